@@ -1,0 +1,47 @@
+# Arca build, test and benchmark entry points. `make test` is the whole suite.
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2026.2.2
+BIN         ?= bin/arca
+FUZZTIME    ?= 60s
+
+.PHONY: all build test unit e2e lint fmt-check bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/arca
+
+# The whole suite: static checks, then every package (unit, fuzz seed
+# corpora, integration and end-to-end) with the race detector.
+test: fmt-check
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
+
+e2e:
+	$(GO) test -race -count=1 -v ./test/e2e/
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+# Long fuzzing: each target for FUZZTIME. `make test` runs only the seed corpora.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# Throughput and CPU per operation, against Arca and against a bare net/http
+# handler on the same machine. See docs/PERFORMANCE.md.
+bench: build
+	./scripts/bench.sh $(BIN)
+
+clean:
+	rm -rf bin

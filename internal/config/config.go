@@ -1,0 +1,228 @@
+// Package config builds Arca's one typed, validated Config from, in order of
+// precedence, command-line flags, ARCA_* environment variables and a YAML
+// file. There are no globals: the result is passed to the server.
+//
+// Secrets are never taken from flags (they would show in ps); credentials
+// come from the environment or files.
+//
+// It imports nothing of Arca's.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	// Dev runs with the dev seal and generated credentials. Not for production.
+	Dev bool `yaml:"dev"`
+	// Listen is the address to serve on, e.g. 127.0.0.1:4599.
+	Listen string `yaml:"listen"`
+	// DataDir holds the embedded database and, in dev mode, the dev seal key
+	// and AWS CLI credential files.
+	DataDir string `yaml:"data_dir"`
+	// Partition is the ARN partition, "aws" by default.
+	Partition string `yaml:"partition"`
+	// Regions are the regions served; the first is the default region.
+	Regions []string `yaml:"regions"`
+	// AccountID is the default account, whose root credentials dev mode prints.
+	AccountID string `yaml:"account_id"`
+	// Storage is the storage backend: "bolt" (embedded, the default).
+	Storage string `yaml:"storage"`
+	// Seal is the seal type outside dev mode. None is implemented yet.
+	Seal string `yaml:"seal"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Listen:    "127.0.0.1:4599",
+		DataDir:   "./arca-data",
+		Partition: "aws",
+		Regions:   []string{"us-east-1"},
+		AccountID: "000000000000",
+		Storage:   "bolt",
+		LogLevel:  "info",
+		LogFormat: "text",
+	}
+}
+
+// field binds one setting to its flag, environment variable and YAML key.
+type field struct {
+	flag, env, help string
+	set             func(c *Config, v string) error
+	def             func(c Config) string
+}
+
+var fields = []field{
+	{"dev", "ARCA_DEV", "run in development mode: dev seal, generated credentials (not for production)",
+		func(c *Config, v string) (err error) { c.Dev, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.Dev) }},
+	{"listen", "ARCA_LISTEN", "address to listen on",
+		func(c *Config, v string) error { c.Listen = v; return nil },
+		func(c Config) string { return c.Listen }},
+	{"data-dir", "ARCA_DATA_DIR", "directory for the embedded database and dev files",
+		func(c *Config, v string) error { c.DataDir = v; return nil },
+		func(c Config) string { return c.DataDir }},
+	{"partition", "ARCA_PARTITION", "ARN partition",
+		func(c *Config, v string) error { c.Partition = v; return nil },
+		func(c Config) string { return c.Partition }},
+	{"region", "ARCA_REGION", "regions served, comma-separated or repeated; the first is the default",
+		func(c *Config, v string) error { c.Regions = splitList(v); return nil },
+		func(c Config) string { return strings.Join(c.Regions, ",") }},
+	{"account-id", "ARCA_ACCOUNT_ID", "default 12-digit account ID",
+		func(c *Config, v string) error { c.AccountID = v; return nil },
+		func(c Config) string { return c.AccountID }},
+	{"storage", "ARCA_STORAGE", "storage backend: bolt",
+		func(c *Config, v string) error { c.Storage = v; return nil },
+		func(c Config) string { return c.Storage }},
+	{"seal", "ARCA_SEAL", "seal type outside dev mode",
+		func(c *Config, v string) error { c.Seal = v; return nil },
+		func(c Config) string { return c.Seal }},
+	{"log-level", "ARCA_LOG_LEVEL", "log level: debug, info, warn, error",
+		func(c *Config, v string) error { c.LogLevel = v; return nil },
+		func(c Config) string { return c.LogLevel }},
+	{"log-format", "ARCA_LOG_FORMAT", "log format: text or json",
+		func(c *Config, v string) error { c.LogFormat = v; return nil },
+		func(c Config) string { return c.LogFormat }},
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// RegisterFlags adds the server's flags to fs, plus --config for the file.
+func RegisterFlags(fs *pflag.FlagSet) {
+	d := Defaults()
+	fs.String("config", "", "YAML configuration file (env ARCA_CONFIG)")
+	for _, f := range fields {
+		if f.flag == "dev" {
+			fs.Bool(f.flag, false, f.help+" (env "+f.env+")")
+			continue
+		}
+		if f.flag == "region" {
+			fs.StringSlice(f.flag, nil, f.help+" (env "+f.env+", default "+f.def(d)+")")
+			continue
+		}
+		fs.String(f.flag, f.def(d), f.help+" (env "+f.env+")")
+	}
+}
+
+// Load builds the Config: defaults, then the YAML file (from --config or
+// ARCA_CONFIG), then ARCA_* variables from getenv, then the flags that were
+// set explicitly on fs.
+func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	c := Defaults()
+	path, _ := fs.GetString("config")
+	if path == "" {
+		path = getenv("ARCA_CONFIG")
+	}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := parseYAML(raw, &c); err != nil {
+			return c, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	for _, f := range fields {
+		if v := getenv(f.env); v != "" {
+			if err := f.set(&c, v); err != nil {
+				return c, fmt.Errorf("config: %s=%q: %w", f.env, v, err)
+			}
+		}
+	}
+	for _, f := range fields {
+		fl := fs.Lookup(f.flag)
+		if fl == nil || !fl.Changed {
+			continue
+		}
+		v := fl.Value.String()
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		if err := f.set(&c, v); err != nil {
+			return c, fmt.Errorf("config: --%s=%q: %w", f.flag, v, err)
+		}
+	}
+	return c, c.Validate()
+}
+
+// parseYAML decodes a config file strictly: an unknown key is an error with
+// its line number, so a typo never silently falls back to a default.
+func parseYAML(raw []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+var (
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+-[0-9]+$`)
+	partRE    = regexp.MustCompile(`^aws(-[a-z]+)*$`)
+)
+
+// Validate checks every setting and returns all problems at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: want host:port", c.Listen))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir must be set"))
+	}
+	if !partRE.MatchString(c.Partition) {
+		errs = append(errs, fmt.Errorf("partition %q: want aws, aws-cn, aws-us-gov, ...", c.Partition))
+	}
+	if len(c.Regions) == 0 {
+		errs = append(errs, errors.New("at least one region must be served"))
+	}
+	for _, r := range c.Regions {
+		if !regionRE.MatchString(r) {
+			errs = append(errs, fmt.Errorf("region %q: want a name like us-east-1", r))
+		}
+	}
+	if !accountRE.MatchString(c.AccountID) {
+		errs = append(errs, fmt.Errorf("account_id %q: want 12 digits", c.AccountID))
+	}
+	if c.Storage != "bolt" {
+		errs = append(errs, fmt.Errorf("storage %q: only bolt is available", c.Storage))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	if c.Dev && c.Seal != "" && c.Seal != "dev" {
+		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))
+	}
+	return errors.Join(errs...)
+}

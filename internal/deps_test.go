@@ -1,0 +1,79 @@
+package internal_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/arca-kms/arca/"
+
+// allowed lists, for each package, the only Arca packages it may import, and
+// why. Data flows one way: transport → service → keystore/crypto → barrier →
+// storage. A package missing from this table fails the test, so every new
+// package states its place.
+var allowed = map[string]struct {
+	imports []string
+	why     string
+}{
+	"internal/arn":       {nil, "pure ARN parsing, used by everyone"},
+	"internal/auth":      {nil, "the caller type, used by every layer"},
+	"internal/epoch":     {nil, "a wire time type, used by services"},
+	"internal/svcerr":    {nil, "typed errors, used by every layer"},
+	"internal/config":    {nil, "config is plain data handed to the server"},
+	"internal/kmscrypto": {nil, "crypto is pure: keys in, bytes out"},
+	"internal/storage":   {nil, "the storage contract sees only sealed bytes"},
+
+	"internal/storage/memory":      {[]string{"internal/storage"}, "a backend knows only the contract"},
+	"internal/storage/bolt":        {[]string{"internal/storage"}, "a backend knows only the contract"},
+	"internal/storage/storagetest": {[]string{"internal/storage"}, "the conformance suite tests the contract"},
+	"internal/barrier":             {[]string{"internal/storage"}, "the barrier sits directly on storage"},
+	"internal/barrier/seal/dev":    {[]string{"internal/barrier"}, "a seal implements the barrier's Wrapper"},
+
+	"internal/keystore": {[]string{"internal/storage", "internal/kmscrypto"}, "keys over the barrier (consumed through the storage contract)"},
+	"internal/iam":      {[]string{"internal/auth", "internal/storage", "internal/svcerr"}, "identities over the barrier"},
+	"internal/sigv4":    {[]string{"internal/svcerr"}, "signature checks know nothing of services"},
+	"internal/kms": {[]string{"internal/arn", "internal/auth", "internal/epoch", "internal/keystore", "internal/kmscrypto", "internal/svcerr"},
+		"services never touch HTTP, transports, storage backends or seals"},
+	"internal/transport/awsjson": {[]string{"internal/auth", "internal/kms", "internal/sigv4", "internal/svcerr"},
+		"transports call services and never touch storage, keys or crypto"},
+	"internal/loadgen": {[]string{"internal/sigv4"}, "the load tool only signs requests"},
+	"internal/server":  {[]string{"*"}, "the one place that wires concrete parts together"},
+	"internal/cli":     {[]string{"internal/config", "internal/server", "internal/loadgen"}, "commands parse flags and hand over"},
+	"cmd/arca":         {[]string{"internal/cli"}, "main stays tiny"},
+}
+
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		if strings.HasPrefix(pkg, "test/") {
+			continue // black-box tests may import anything
+		}
+		rule, ok := allowed[pkg]
+		if !ok {
+			t.Errorf("%s is not in the dependency table in internal/deps_test.go: add it with its allowed imports and why", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			dep, ours := strings.CutPrefix(imp, mod)
+			if !ours || permitted(rule.imports, dep) {
+				continue
+			}
+			t.Errorf("%s imports %s, which it must not: %s", pkg, dep, rule.why)
+		}
+	}
+}
+
+func permitted(list []string, dep string) bool {
+	for _, a := range list {
+		if a == "*" || a == dep {
+			return true
+		}
+	}
+	return false
+}

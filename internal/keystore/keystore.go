@@ -1,0 +1,539 @@
+// Package keystore keeps KMS keys, their versions of material and their
+// aliases on top of the barrier, and caches unwrapped material and metadata
+// in memory so that cryptographic operations do no storage read.
+//
+// It knows nothing of HTTP, requests or AWS error codes; it returns the
+// sentinel errors below. It imports storage (for the interface it consumes)
+// and kmscrypto (for material), never a service or transport package.
+package keystore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/arca-kms/arca/internal/kmscrypto"
+	"github.com/arca-kms/arca/internal/storage"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotFound: no such key, version or alias.
+	ErrNotFound = errors.New("keystore: not found")
+	// ErrExists: the key or alias already exists.
+	ErrExists = errors.New("keystore: already exists")
+)
+
+// Backend is what the keystore needs from the barrier: sealed reads, writes
+// and transactions. The barrier's *Barrier implements it.
+type Backend interface {
+	storage.Reader
+	storage.Writer
+	Update(ctx context.Context, fn func(tx storage.Tx) error) error
+}
+
+// State is a key state, spelled as AWS's KeyState enum.
+type State string
+
+// Key states.
+const (
+	Enabled                State = "Enabled"
+	Disabled               State = "Disabled"
+	PendingDeletion        State = "PendingDeletion"
+	PendingImport          State = "PendingImport"
+	PendingReplicaDeletion State = "PendingReplicaDeletion"
+	Unavailable            State = "Unavailable"
+	Creating               State = "Creating"
+	Updating               State = "Updating"
+)
+
+// Tag is a key tag.
+type Tag struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
+}
+
+// Version describes one generation of a key's material. The material itself
+// is stored separately so metadata reads never touch it.
+type Version struct {
+	Number  uint32    `json:"n"`
+	Created time.Time `json:"c"`
+}
+
+// Key is a KMS key's metadata. A *Key returned by the store is a shared,
+// immutable snapshot: callers must not modify it; Update hands fn a copy.
+type Key struct {
+	ID                  string            `json:"id"`
+	Account             string            `json:"account"`
+	Region              string            `json:"region"`
+	Description         string            `json:"description,omitempty"`
+	Spec                kmscrypto.KeySpec `json:"spec"`
+	Usage               string            `json:"usage"`
+	State               State             `json:"state"`
+	Origin              string            `json:"origin"`
+	Manager             string            `json:"manager"`
+	Created             time.Time         `json:"created"`
+	DeletionDate        time.Time         `json:"deletionDate,omitzero"`
+	PendingWindowInDays int               `json:"pendingWindow,omitempty"`
+	MultiRegion         bool              `json:"multiRegion,omitempty"`
+	Policy              string            `json:"policy"`
+	Tags                []Tag             `json:"tags,omitempty"`
+	Versions            []Version         `json:"versions"`
+	// Current is the version that new encryptions use.
+	Current uint32 `json:"current"`
+}
+
+// Clone returns a deep copy of k.
+func (k *Key) Clone() *Key {
+	c := *k
+	c.Tags = append([]Tag(nil), k.Tags...)
+	c.Versions = append([]Version(nil), k.Versions...)
+	return &c
+}
+
+// Alias is a friendly name for a key.
+type Alias struct {
+	Name        string    `json:"name"` // "alias/..."
+	Account     string    `json:"account"`
+	Region      string    `json:"region"`
+	TargetKeyID string    `json:"target"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+}
+
+// Store is the keystore. It is safe for concurrent use.
+type Store struct {
+	b Backend
+
+	// writeMu serializes writes so that the order in which the cache is
+	// refreshed matches the order in which storage committed.
+	writeMu sync.Mutex
+	keys    sync.Map // cacheKey -> *entry
+	aliases sync.Map // aliasPath -> *Alias
+}
+
+// entry caches one key: its metadata snapshot and unwrapped material.
+type entry struct {
+	key  *Key
+	mu   sync.Mutex
+	mats map[uint32]*kmscrypto.Key
+}
+
+// New returns a Store over b.
+func New(b Backend) *Store { return &Store{b: b} }
+
+func keyPath(account, region, id string) string {
+	return "kms/" + account + "/" + region + "/key/" + id
+}
+
+func matPrefix(account, region, id string) string {
+	return "kms/" + account + "/" + region + "/mat/" + id + "/"
+}
+
+func matPath(account, region, id string, v uint32) string {
+	return fmt.Sprintf("%s%010d", matPrefix(account, region, id), v)
+}
+
+func aliasPrefix(account, region string) string {
+	return "kms/" + account + "/" + region + "/alias/"
+}
+
+func aliasPath(account, region, name string) string {
+	return aliasPrefix(account, region) + strings.TrimPrefix(name, "alias/")
+}
+
+// Create stores a new key with material as its version 1, atomically.
+func (s *Store) Create(ctx context.Context, k *Key, material *kmscrypto.Key) error {
+	k = k.Clone()
+	now := k.Created
+	if len(k.Versions) == 0 && material != nil {
+		k.Versions = []Version{{Number: 1, Created: now}}
+		k.Current = 1
+	}
+	rec, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("keystore: encode key: %w", err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err = s.b.Update(ctx, func(tx storage.Tx) error {
+		if _, err := tx.Get(ctx, keyPath(k.Account, k.Region, k.ID)); err == nil {
+			return ErrExists
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if material != nil {
+			if err := tx.Put(ctx, matPath(k.Account, k.Region, k.ID, 1), material.Marshal()); err != nil {
+				return err
+			}
+		}
+		return tx.Put(ctx, keyPath(k.Account, k.Region, k.ID), rec)
+	})
+	if err != nil {
+		return fmt.Errorf("keystore: create key: %w", err)
+	}
+	e := &entry{key: k, mats: map[uint32]*kmscrypto.Key{}}
+	if material != nil {
+		e.mats[1] = material
+	}
+	s.keys.Store(keyPath(k.Account, k.Region, k.ID), e)
+	return nil
+}
+
+// Get returns the key's metadata snapshot, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, account, region, id string) (*Key, error) {
+	e, err := s.load(ctx, account, region, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.key, nil
+}
+
+func (s *Store) load(ctx context.Context, account, region, id string) (*entry, error) {
+	p := keyPath(account, region, id)
+	if v, ok := s.keys.Load(p); ok {
+		return v.(*entry), nil
+	}
+	raw, err := s.b.Get(ctx, p)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keystore: read key: %w", err)
+	}
+	k := new(Key)
+	if err := json.Unmarshal(raw, k); err != nil {
+		return nil, fmt.Errorf("keystore: decode key %s: %w", id, err)
+	}
+	// LoadOrStore: a concurrent writer's fresher snapshot wins over ours.
+	v, _ := s.keys.LoadOrStore(p, &entry{key: k, mats: map[uint32]*kmscrypto.Key{}})
+	return v.(*entry), nil
+}
+
+// Update applies fn to a copy of the key and stores the result atomically.
+// If fn returns an error nothing is written and that error is returned.
+func (s *Store) Update(ctx context.Context, account, region, id string, fn func(k *Key) error) (*Key, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	p := keyPath(account, region, id)
+	var updated *Key
+	err := s.b.Update(ctx, func(tx storage.Tx) error {
+		raw, err := tx.Get(ctx, p)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		k := new(Key)
+		if err := json.Unmarshal(raw, k); err != nil {
+			return fmt.Errorf("keystore: decode key %s: %w", id, err)
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+		rec, err := json.Marshal(k)
+		if err != nil {
+			return err
+		}
+		updated = k
+		return tx.Put(ctx, p, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := s.keys.Load(p); ok {
+		old := v.(*entry)
+		old.mu.Lock()
+		mats := old.mats
+		old.mu.Unlock()
+		s.keys.Store(p, &entry{key: updated, mats: mats})
+	} else {
+		s.keys.Store(p, &entry{key: updated, mats: map[uint32]*kmscrypto.Key{}})
+	}
+	return updated, nil
+}
+
+// List returns up to limit keys of the account and region whose IDs sort
+// after `after`, in ID order.
+func (s *Store) List(ctx context.Context, account, region, after string, limit int) ([]*Key, error) {
+	prefix := keyPath(account, region, "")
+	start := ""
+	if after != "" {
+		start = prefix + after
+	}
+	ents, err := s.b.List(ctx, prefix, start, limit)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: list keys: %w", err)
+	}
+	out := make([]*Key, 0, len(ents))
+	for _, e := range ents {
+		k := new(Key)
+		if err := json.Unmarshal(e.Value, k); err != nil {
+			return nil, fmt.Errorf("keystore: decode key %s: %w", e.Key, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Material returns the unwrapped material of version v of key k, from the
+// cache when possible. The returned key is shared: callers must not Destroy it.
+func (s *Store) Material(ctx context.Context, k *Key, v uint32) (*kmscrypto.Key, error) {
+	e, err := s.load(ctx, k.Account, k.Region, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	m := e.mats[v]
+	e.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	raw, err := s.b.Get(ctx, matPath(k.Account, k.Region, k.ID, v))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keystore: read material: %w", err)
+	}
+	m, err = kmscrypto.ParseKey(k.Spec, raw)
+	clear(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: parse material of %s v%d: %w", k.ID, v, err)
+	}
+	e.mu.Lock()
+	if prev := e.mats[v]; prev != nil {
+		m.Destroy()
+		m = prev
+	} else {
+		e.mats[v] = m
+	}
+	e.mu.Unlock()
+	return m, nil
+}
+
+// AddVersion stores material as a new version of the key and makes it
+// current, atomically; it returns the updated key.
+func (s *Store) AddVersion(ctx context.Context, account, region, id string, material *kmscrypto.Key, now time.Time) (*Key, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	p := keyPath(account, region, id)
+	var updated *Key
+	err := s.b.Update(ctx, func(tx storage.Tx) error {
+		raw, err := tx.Get(ctx, p)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		k := new(Key)
+		if err := json.Unmarshal(raw, k); err != nil {
+			return err
+		}
+		var next uint32 = 1
+		for _, v := range k.Versions {
+			next = max(next, v.Number+1)
+		}
+		k.Versions = append(k.Versions, Version{Number: next, Created: now})
+		k.Current = next
+		if err := tx.Put(ctx, matPath(account, region, id, next), material.Marshal()); err != nil {
+			return err
+		}
+		rec, err := json.Marshal(k)
+		if err != nil {
+			return err
+		}
+		updated = k
+		return tx.Put(ctx, p, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.keys.Delete(p) // reload lazily; old material stays decryptable from storage
+	return updated, nil
+}
+
+// Destroy deletes a key, every version of its material and every alias that
+// points to it. Afterwards the key is gone: Get returns ErrNotFound.
+func (s *Store) Destroy(ctx context.Context, account, region, id string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var removedAliases []string
+	err := s.b.Update(ctx, func(tx storage.Tx) error {
+		removedAliases = removedAliases[:0]
+		mats, err := tx.List(ctx, matPrefix(account, region, id), "", 0)
+		if err != nil {
+			return err
+		}
+		for _, m := range mats {
+			if err := tx.Delete(ctx, m.Key); err != nil {
+				return err
+			}
+		}
+		aliases, err := tx.List(ctx, aliasPrefix(account, region), "", 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range aliases {
+			var a Alias
+			if err := json.Unmarshal(e.Value, &a); err != nil {
+				return err
+			}
+			if a.TargetKeyID == id {
+				if err := tx.Delete(ctx, e.Key); err != nil {
+					return err
+				}
+				removedAliases = append(removedAliases, e.Key)
+			}
+		}
+		return tx.Delete(ctx, keyPath(account, region, id))
+	})
+	if err != nil {
+		return fmt.Errorf("keystore: destroy key: %w", err)
+	}
+	if v, ok := s.keys.LoadAndDelete(keyPath(account, region, id)); ok {
+		e := v.(*entry)
+		e.mu.Lock()
+		for _, m := range e.mats {
+			m.Destroy()
+		}
+		e.mats = nil
+		e.mu.Unlock()
+	}
+	for _, p := range removedAliases {
+		s.aliases.Delete(p)
+	}
+	return nil
+}
+
+// Forget drops the cached state of a key so the next read goes to storage.
+// Other nodes call it when they learn of a change made elsewhere.
+func (s *Store) Forget(account, region, id string) {
+	s.keys.Delete(keyPath(account, region, id))
+}
+
+// CreateAlias stores a new alias, or returns ErrExists.
+func (s *Store) CreateAlias(ctx context.Context, a *Alias) error {
+	rec, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	p := aliasPath(a.Account, a.Region, a.Name)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err = s.b.Update(ctx, func(tx storage.Tx) error {
+		if _, err := tx.Get(ctx, p); err == nil {
+			return ErrExists
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		return tx.Put(ctx, p, rec)
+	})
+	if err != nil {
+		return err
+	}
+	c := *a
+	s.aliases.Store(p, &c)
+	return nil
+}
+
+// GetAlias returns the alias, or ErrNotFound.
+func (s *Store) GetAlias(ctx context.Context, account, region, name string) (*Alias, error) {
+	p := aliasPath(account, region, name)
+	if v, ok := s.aliases.Load(p); ok {
+		return v.(*Alias), nil
+	}
+	raw, err := s.b.Get(ctx, p)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keystore: read alias: %w", err)
+	}
+	a := new(Alias)
+	if err := json.Unmarshal(raw, a); err != nil {
+		return nil, fmt.Errorf("keystore: decode alias: %w", err)
+	}
+	v, _ := s.aliases.LoadOrStore(p, a)
+	return v.(*Alias), nil
+}
+
+// UpdateAlias points an existing alias at a new key.
+func (s *Store) UpdateAlias(ctx context.Context, account, region, name, target string, now time.Time) error {
+	p := aliasPath(account, region, name)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var updated Alias
+	err := s.b.Update(ctx, func(tx storage.Tx) error {
+		raw, err := tx.Get(ctx, p)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &updated); err != nil {
+			return err
+		}
+		updated.TargetKeyID, updated.Updated = target, now
+		rec, err := json.Marshal(&updated)
+		if err != nil {
+			return err
+		}
+		return tx.Put(ctx, p, rec)
+	})
+	if err != nil {
+		return err
+	}
+	s.aliases.Store(p, &updated)
+	return nil
+}
+
+// DeleteAlias removes an alias, or returns ErrNotFound.
+func (s *Store) DeleteAlias(ctx context.Context, account, region, name string) error {
+	p := aliasPath(account, region, name)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.b.Update(ctx, func(tx storage.Tx) error {
+		if _, err := tx.Get(ctx, p); errors.Is(err, storage.ErrNotFound) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return tx.Delete(ctx, p)
+	})
+	if err != nil {
+		return err
+	}
+	s.aliases.Delete(p)
+	return nil
+}
+
+// ListAliases returns up to limit aliases of the account and region whose
+// names sort after `after` (a full "alias/..." name), in name order.
+func (s *Store) ListAliases(ctx context.Context, account, region, after string, limit int) ([]*Alias, error) {
+	prefix := aliasPrefix(account, region)
+	start := ""
+	if after != "" {
+		start = aliasPath(account, region, after)
+	}
+	ents, err := s.b.List(ctx, prefix, start, limit)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: list aliases: %w", err)
+	}
+	out := make([]*Alias, 0, len(ents))
+	for _, e := range ents {
+		a := new(Alias)
+		if err := json.Unmarshal(e.Value, a); err != nil {
+			return nil, fmt.Errorf("keystore: decode alias: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -1,0 +1,343 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/arca-kms/arca/internal/auth"
+	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/kmscrypto"
+	"github.com/arca-kms/arca/internal/svcerr"
+)
+
+// blobKeyRef names a key inside a ciphertext blob: the owning account and the
+// key ID, so Decrypt without a KeyId can find a key in another account (for
+// cross-account use) while a multi-Region key's blobs stay portable between
+// its regions.
+func blobKeyRef(k *keystore.Key) string { return k.Account + ":" + k.ID }
+
+func parseBlobKeyRef(ref string) (account, id string, ok bool) {
+	return strings.Cut(ref, ":")
+}
+
+func invalidCiphertext() error {
+	return svcerr.New(svcerr.InvalidCiphertext, "The ciphertext is invalid, was not made by this key, or the encryption context does not match.")
+}
+
+// cryptoKey resolves the key a cryptographic operation uses (alias forms
+// allowed), authorizes the action and checks state and usage.
+func (s *Service) cryptoKey(ctx context.Context, c *auth.Caller, id, action string) (*keystore.Key, error) {
+	if err := checkKeyID("keyId", id); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, c, id, true)
+	if err != nil {
+		return nil, err
+	}
+	return k, s.usable(ctx, c, k, action)
+}
+
+func (s *Service) usable(ctx context.Context, c *auth.Caller, k *keystore.Key, action string) error {
+	if err := s.authorize(ctx, c, action, k); err != nil {
+		return err
+	}
+	if err := s.checkState(k, classCrypto); err != nil {
+		return err
+	}
+	if k.Usage != UsageEncryptDecrypt {
+		return svcerr.New(svcerr.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", s.keyARN(k), k.Usage, strings.TrimPrefix(action, "kms:"))
+	}
+	return nil
+}
+
+// checkAlgorithm validates an EncryptionAlgorithm member against key k.
+func (s *Service) checkAlgorithm(field, alg string, k *keystore.Key) (string, error) {
+	if alg == "" {
+		alg = algSymmetricDefault
+	}
+	if err := checkEnum(field, alg, algSymmetricDefault, "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"); err != nil {
+		return "", err
+	}
+	if k != nil && alg != algSymmetricDefault {
+		return "", svcerr.New(svcerr.InvalidKeyUsage, "%s does not support the %s encryption algorithm.", s.keyARN(k), alg)
+	}
+	return alg, nil
+}
+
+// seal encrypts plaintext under the current version of k.
+func (s *Service) seal(ctx context.Context, k *keystore.Key, plaintext []byte, ec map[string]string) ([]byte, error) {
+	m, err := s.ks.Material(ctx, k, k.Current)
+	if err != nil {
+		return nil, svcerr.InternalError(err)
+	}
+	blob, err := kmscrypto.EncryptSymmetric(m, kmscrypto.Header{KeyID: blobKeyRef(k), Version: k.Current}, plaintext, ec)
+	if err != nil {
+		return nil, svcerr.InternalError(err)
+	}
+	return blob, nil
+}
+
+// open finds the key that made blob, checks it against keyID when given,
+// authorizes action and decrypts. A blob whose key is unknown here is
+// reported as invalid ciphertext: the caller gave no key, only bytes.
+func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, alg string, ec map[string]string, action string, dry bool) (*keystore.Key, []byte, error) {
+	if blob == nil {
+		return nil, nil, missing("ciphertextBlob")
+	}
+	if err := checkLen("ciphertextBlob", len(blob), 1, maxCiphertext); err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.checkAlgorithm("encryptionAlgorithm", alg, nil); err != nil {
+		return nil, nil, err
+	}
+	var want *keystore.Key
+	if keyID != "" {
+		if err := checkLen("keyId", len(keyID), 1, 2048); err != nil {
+			return nil, nil, err
+		}
+		k, err := s.resolve(ctx, c, keyID, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		want = k
+	}
+	h, err := kmscrypto.ParseHeader(blob)
+	if err != nil {
+		return nil, nil, invalidCiphertext()
+	}
+	account, id, ok := parseBlobKeyRef(h.KeyID)
+	if !ok {
+		return nil, nil, invalidCiphertext()
+	}
+	if want != nil && (want.Account != account || want.ID != id) {
+		return nil, nil, svcerr.New(svcerr.IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
+	}
+	k, err := s.ks.Get(ctx, account, c.Region, id)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, nil, invalidCiphertext()
+	}
+	if err != nil {
+		return nil, nil, svcerr.InternalError(err)
+	}
+	if err := s.usable(ctx, c, k, action); err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.checkAlgorithm("encryptionAlgorithm", alg, k); err != nil {
+		return nil, nil, err
+	}
+	if dry {
+		return nil, nil, dryRun()
+	}
+	m, err := s.ks.Material(ctx, k, h.Version)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, nil, invalidCiphertext()
+	}
+	if err != nil {
+		return nil, nil, svcerr.InternalError(err)
+	}
+	pt, err := kmscrypto.DecryptSymmetric(m, blob, ec)
+	if err != nil {
+		return nil, nil, invalidCiphertext()
+	}
+	return k, pt, nil
+}
+
+// Encrypt encrypts up to 4096 bytes under a symmetric key.
+func (s *Service) Encrypt(ctx context.Context, c *auth.Caller, in *EncryptInput) (*EncryptOutput, error) {
+	if err := checkKeyID("keyId", in.KeyID); err != nil {
+		return nil, err
+	}
+	if in.Plaintext == nil {
+		return nil, missing("plaintext")
+	}
+	if err := checkLen("plaintext", len(in.Plaintext), 1, maxPlaintext); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	if _, err := s.checkAlgorithm("encryptionAlgorithm", in.EncryptionAlgorithm, nil); err != nil {
+		return nil, err
+	}
+	k, err := s.cryptoKey(ctx, c, in.KeyID, ActEncrypt)
+	if err != nil {
+		return nil, err
+	}
+	alg, err := s.checkAlgorithm("encryptionAlgorithm", in.EncryptionAlgorithm, k)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, dryRun()
+	}
+	blob, err := s.seal(ctx, k, in.Plaintext, in.EncryptionContext)
+	if err != nil {
+		return nil, err
+	}
+	return &EncryptOutput{CiphertextBlob: blob, KeyID: s.keyARN(k), EncryptionAlgorithm: alg}, nil
+}
+
+// Decrypt decrypts a ciphertext blob made by Encrypt, GenerateDataKey,
+// GenerateDataKeyWithoutPlaintext or ReEncrypt.
+func (s *Service) Decrypt(ctx context.Context, c *auth.Caller, in *DecryptInput) (*DecryptOutput, error) {
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	if in.Recipient != nil {
+		return nil, recipientUnsupported()
+	}
+	k, pt, err := s.open(ctx, c, in.CiphertextBlob, in.KeyID, in.EncryptionAlgorithm, in.EncryptionContext, ActDecrypt, in.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	return &DecryptOutput{KeyID: s.keyARN(k), Plaintext: pt, EncryptionAlgorithm: algSymmetricDefault}, nil
+}
+
+// ReEncrypt decrypts a blob and encrypts its plaintext under another key
+// (or the same key's current version) without exposing the plaintext.
+func (s *Service) ReEncrypt(ctx context.Context, c *auth.Caller, in *ReEncryptInput) (*ReEncryptOutput, error) {
+	if in.CiphertextBlob == nil {
+		return nil, missing("ciphertextBlob")
+	}
+	if err := checkKeyID("destinationKeyId", in.DestinationKeyID); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	if _, err := s.checkAlgorithm("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, nil); err != nil {
+		return nil, err
+	}
+	dst, err := s.cryptoKey(ctx, c, in.DestinationKeyID, ActReEncryptTo)
+	if err != nil {
+		return nil, err
+	}
+	dstAlg, err := s.checkAlgorithm("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, dst)
+	if err != nil {
+		return nil, err
+	}
+	src, pt, err := s.open(ctx, c, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, ActReEncryptFrom, in.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pt)
+	blob, err := s.seal(ctx, dst, pt, in.DestinationEncryptionContext)
+	if err != nil {
+		return nil, err
+	}
+	return &ReEncryptOutput{
+		CiphertextBlob: blob, SourceKeyID: s.keyARN(src), KeyID: s.keyARN(dst),
+		SourceEncryptionAlgorithm: algSymmetricDefault, DestinationEncryptionAlgorithm: dstAlg,
+	}, nil
+}
+
+func recipientUnsupported() error {
+	return svcerr.New(svcerr.UnsupportedOperation, "Arca does not accept a Recipient attestation document: there are no Nitro Enclaves to attest.")
+}
+
+// dataKeySize validates the NumberOfBytes/KeySpec pair of the data-key
+// operations (exactly one must be given) and returns the key length.
+func dataKeySize(n *int32, spec string) (int, error) {
+	switch {
+	case n != nil && spec != "":
+		return 0, svcerr.Validationf("Please specify either number of bytes or key spec, not both.")
+	case n != nil:
+		if err := checkRange("numberOfBytes", *n, 1, maxDataKeyBytes); err != nil {
+			return 0, err
+		}
+		return int(*n), nil
+	case spec != "":
+		if err := checkEnum("keySpec", spec, "AES_256", "AES_128"); err != nil {
+			return 0, err
+		}
+		if spec == "AES_128" {
+			return 16, nil
+		}
+		return 32, nil
+	}
+	return 0, svcerr.Validationf("Please specify either number of bytes or key spec.")
+}
+
+func (s *Service) dataKey(ctx context.Context, c *auth.Caller, in *GenerateDataKeyInput, action string) (*keystore.Key, []byte, []byte, error) {
+	if err := checkKeyID("keyId", in.KeyID); err != nil {
+		return nil, nil, nil, err
+	}
+	n, err := dataKeySize(in.NumberOfBytes, in.KeySpec)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, nil, nil, err
+	}
+	if in.Recipient != nil {
+		return nil, nil, nil, recipientUnsupported()
+	}
+	k, err := s.cryptoKey(ctx, c, in.KeyID, action)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if k.Spec != kmscrypto.SymmetricDefault {
+		return nil, nil, nil, svcerr.New(svcerr.InvalidKeyUsage, "%s is not a symmetric encryption key.", s.keyARN(k))
+	}
+	if in.DryRun {
+		return nil, nil, nil, dryRun()
+	}
+	pt, err := kmscrypto.RandomBytes(n)
+	if err != nil {
+		return nil, nil, nil, svcerr.InternalError(err)
+	}
+	blob, err := s.seal(ctx, k, pt, in.EncryptionContext)
+	if err != nil {
+		clear(pt)
+		return nil, nil, nil, err
+	}
+	return k, pt, blob, nil
+}
+
+// GenerateDataKey returns a fresh data key in plaintext and encrypted under a KMS key.
+func (s *Service) GenerateDataKey(ctx context.Context, c *auth.Caller, in *GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
+	k, pt, blob, err := s.dataKey(ctx, c, in, ActGenerateDataKey)
+	if err != nil {
+		return nil, err
+	}
+	return &GenerateDataKeyOutput{CiphertextBlob: blob, Plaintext: pt, KeyID: s.keyARN(k)}, nil
+}
+
+// GenerateDataKeyWithoutPlaintext returns a fresh data key encrypted under a
+// KMS key only.
+func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c *auth.Caller, in *GenerateDataKeyInput) (*GenerateDataKeyWithoutPlaintextOutput, error) {
+	if in.Recipient != nil {
+		return nil, svcerr.Validationf("GenerateDataKeyWithoutPlaintext does not take a Recipient.")
+	}
+	k, pt, blob, err := s.dataKey(ctx, c, in, ActGenerateDataKeyWithoutPlaintext)
+	if err != nil {
+		return nil, err
+	}
+	clear(pt)
+	return &GenerateDataKeyWithoutPlaintextOutput{CiphertextBlob: blob, KeyID: s.keyARN(k)}, nil
+}
+
+// GenerateRandom returns 1–1024 random bytes from crypto/rand.
+func (s *Service) GenerateRandom(ctx context.Context, c *auth.Caller, in *GenerateRandomInput) (*GenerateRandomOutput, error) {
+	if in.NumberOfBytes == nil {
+		return nil, missing("numberOfBytes")
+	}
+	if err := checkRange("numberOfBytes", *in.NumberOfBytes, 1, maxRandomBytes); err != nil {
+		return nil, err
+	}
+	if in.Recipient != nil {
+		return nil, recipientUnsupported()
+	}
+	if in.CustomKeyStoreID != "" {
+		return nil, svcerr.New(svcerr.CustomKeyStoreNotFound, "Custom key store %s does not exist.", in.CustomKeyStoreID)
+	}
+	if err := s.authorize(ctx, c, ActGenerateRandom, nil); err != nil {
+		return nil, err
+	}
+	b, err := kmscrypto.RandomBytes(int(*in.NumberOfBytes))
+	if err != nil {
+		return nil, svcerr.InternalError(err)
+	}
+	return &GenerateRandomOutput{Plaintext: b}, nil
+}

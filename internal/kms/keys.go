@@ -1,0 +1,413 @@
+package kms
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/arca-kms/arca/internal/arn"
+	"github.com/arca-kms/arca/internal/auth"
+	"github.com/arca-kms/arca/internal/epoch"
+	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/kmscrypto"
+	"github.com/arca-kms/arca/internal/svcerr"
+)
+
+// Key usages, origins and managers, as AWS spells them.
+const (
+	UsageEncryptDecrypt = "ENCRYPT_DECRYPT"
+	OriginAWSKMS        = "AWS_KMS"
+	OriginExternal      = "EXTERNAL"
+	OriginCloudHSM      = "AWS_CLOUDHSM"
+	OriginXKS           = "EXTERNAL_KEY_STORE"
+	ManagerCustomer     = "CUSTOMER"
+	algSymmetricDefault = "SYMMETRIC_DEFAULT"
+)
+
+// allKeySpecs is AWS's KeySpec enum, so that an unknown value is a
+// ValidationException while a known one Arca lacks is UnsupportedOperation.
+var allKeySpecs = []string{
+	"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
+	"ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256",
+	"HMAC_384", "HMAC_512", "SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87",
+}
+
+var allKeyUsages = []string{"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}
+
+// defaultKeyPolicy is AWS's default key policy: it delegates access to the
+// account's IAM policies by allowing the account root everything.
+func defaultKeyPolicy(partition, account string) string {
+	return `{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:` + partition + `:iam::` + account + `:root"
+    },
+    "Action" : "kms:*",
+    "Resource" : "*"
+  } ]
+}`
+}
+
+func (s *Service) metadata(k *keystore.Key) *KeyMetadata {
+	m := &KeyMetadata{
+		AWSAccountID:          k.Account,
+		KeyID:                 k.ID,
+		Arn:                   s.keyARN(k),
+		CreationDate:          epoch.New(k.Created),
+		Enabled:               k.State == keystore.Enabled,
+		Description:           k.Description,
+		KeyUsage:              k.Usage,
+		KeyState:              string(k.State),
+		Origin:                k.Origin,
+		KeyManager:            k.Manager,
+		CustomerMasterKeySpec: string(k.Spec),
+		KeySpec:               string(k.Spec),
+		MultiRegion:           k.MultiRegion,
+	}
+	if k.Usage == UsageEncryptDecrypt && k.Spec == kmscrypto.SymmetricDefault {
+		m.EncryptionAlgorithms = []string{algSymmetricDefault}
+	}
+	if k.State == keystore.PendingDeletion {
+		m.DeletionDate = epoch.New(k.DeletionDate)
+		w := int32(k.PendingWindowInDays)
+		m.PendingDeletionWindowInDays = &w
+	}
+	return m
+}
+
+func toStoreTags(tags []Tag) ([]keystore.Tag, error) {
+	if len(tags) > maxTagsPerKey {
+		return nil, svcerr.New(svcerr.LimitExceeded, "A KMS key can have at most %d tags.", maxTagsPerKey)
+	}
+	out := make([]keystore.Tag, 0, len(tags))
+	seen := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		if err := checkTag(t); err != nil {
+			return nil, err
+		}
+		if seen[t.TagKey] {
+			return nil, svcerr.New(svcerr.TagException, "Duplicate tag key '%s' in the request.", t.TagKey)
+		}
+		seen[t.TagKey] = true
+		out = append(out, keystore.Tag{Key: t.TagKey, Value: t.TagValue})
+	}
+	slices.SortFunc(out, func(a, b keystore.Tag) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+func checkTag(t Tag) error {
+	if t.TagKey == "" || len(t.TagKey) > maxTagKey {
+		return svcerr.Validationf("1 validation error detected: Value at 'tags.member.tagKey' failed to satisfy constraint: Member must have length between 1 and %d", maxTagKey)
+	}
+	if len(t.TagValue) > maxTagValue {
+		return svcerr.Validationf("1 validation error detected: Value at 'tags.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to %d", maxTagValue)
+	}
+	if strings.HasPrefix(strings.ToLower(t.TagKey), "aws:") {
+		return svcerr.New(svcerr.TagException, "Tags beginning with aws: are reserved.")
+	}
+	return nil
+}
+
+func checkPolicy(p string) error {
+	if err := checkLen("policy", len(p), 1, maxPolicy); err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		return svcerr.New(svcerr.MalformedPolicyDocument, "The policy is not valid JSON.")
+	}
+	if _, ok := doc["Statement"]; !ok {
+		return svcerr.New(svcerr.MalformedPolicyDocument, "The policy has no Statement.")
+	}
+	return nil
+}
+
+// CreateKey creates a KMS key in the caller's account and region.
+func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
+	spec := in.KeySpec
+	if spec == "" {
+		spec = in.CustomerMasterKeySpec
+	} else if in.CustomerMasterKeySpec != "" && in.CustomerMasterKeySpec != in.KeySpec {
+		return nil, svcerr.Validationf("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
+	}
+	if spec == "" {
+		spec = string(kmscrypto.SymmetricDefault)
+	}
+	if err := checkEnum("keySpec", spec, allKeySpecs...); err != nil {
+		return nil, err
+	}
+	usage := in.KeyUsage
+	if usage == "" {
+		usage = UsageEncryptDecrypt
+	}
+	if err := checkEnum("keyUsage", usage, allKeyUsages...); err != nil {
+		return nil, err
+	}
+	origin := in.Origin
+	if origin == "" {
+		origin = OriginAWSKMS
+	}
+	if err := checkEnum("origin", origin, OriginAWSKMS, OriginExternal, OriginCloudHSM, OriginXKS); err != nil {
+		return nil, err
+	}
+	if err := checkLen("description", len(in.Description), 0, maxDescription); err != nil {
+		return nil, err
+	}
+	if in.Policy != "" {
+		if err := checkPolicy(in.Policy); err != nil {
+			return nil, err
+		}
+	}
+	tags, err := toStoreTags(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	if spec != string(kmscrypto.SymmetricDefault) {
+		return nil, svcerr.New(svcerr.UnsupportedOperation, "KeySpec %s is not supported by this Arca version.", spec)
+	}
+	if usage != UsageEncryptDecrypt {
+		return nil, svcerr.Validationf("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	}
+	if origin != OriginAWSKMS {
+		if in.CustomKeyStoreID == "" && (origin == OriginCloudHSM || origin == OriginXKS) {
+			return nil, svcerr.New(svcerr.CustomKeyStoreNotFound, "Origin %s requires a CustomKeyStoreId.", origin)
+		}
+		return nil, svcerr.New(svcerr.UnsupportedOperation, "Origin %s is not supported by this Arca version.", origin)
+	}
+	if in.CustomKeyStoreID != "" {
+		return nil, svcerr.New(svcerr.CustomKeyStoreNotFound, "Custom key store %s does not exist.", in.CustomKeyStoreID)
+	}
+	if in.MultiRegion {
+		return nil, svcerr.New(svcerr.UnsupportedOperation, "Multi-Region keys are not supported by this Arca version.")
+	}
+	if err := s.authorize(ctx, c, ActCreateKey, nil); err != nil {
+		return nil, err
+	}
+	id, err := newKeyID()
+	if err != nil {
+		return nil, svcerr.InternalError(err)
+	}
+	policy := in.Policy
+	if policy == "" {
+		policy = defaultKeyPolicy(s.partition, c.Account)
+	}
+	material, err := kmscrypto.Generate(kmscrypto.KeySpec(spec))
+	if err != nil {
+		return nil, svcerr.InternalError(err)
+	}
+	k := &keystore.Key{
+		ID: id, Account: c.Account, Region: c.Region,
+		Description: in.Description, Spec: kmscrypto.KeySpec(spec), Usage: usage,
+		State: keystore.Enabled, Origin: origin, Manager: ManagerCustomer,
+		Created: s.now().UTC(), Policy: policy, Tags: tags,
+	}
+	if err := s.ks.Create(ctx, k, material); err != nil {
+		material.Destroy()
+		return nil, s.storeErr(err, "key")
+	}
+	k, err = s.ks.Get(ctx, c.Account, c.Region, id)
+	if err != nil {
+		return nil, s.storeErr(err, "key")
+	}
+	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
+}
+
+// DescribeKey returns a key's metadata.
+func (s *Service) DescribeKey(ctx context.Context, c *auth.Caller, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
+	if err := checkKeyID("keyId", in.KeyID); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, c, in.KeyID, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, ActDescribeKey, k); err != nil {
+		return nil, err
+	}
+	return &DescribeKeyOutput{KeyMetadata: s.metadata(k)}, nil
+}
+
+// ListKeys lists the keys of the caller's account in the caller's region.
+func (s *Service) ListKeys(ctx context.Context, c *auth.Caller, in *ListKeysInput) (*ListKeysOutput, error) {
+	limit, err := checkLimit(in.Limit, defaultListKeys, maxListKeys)
+	if err != nil {
+		return nil, err
+	}
+	if in.Marker != "" && !arn.IsKeyID(in.Marker) {
+		return nil, svcerr.New(svcerr.InvalidMarker, "Invalid marker.")
+	}
+	if err := s.authorize(ctx, c, ActListKeys, nil); err != nil {
+		return nil, err
+	}
+	keys, err := s.ks.List(ctx, c.Account, c.Region, in.Marker, limit+1)
+	if err != nil {
+		return nil, svcerr.InternalError(err)
+	}
+	out := &ListKeysOutput{Keys: []KeyListEntry{}}
+	if len(keys) > limit {
+		keys = keys[:limit]
+		out.Truncated = true
+		out.NextMarker = keys[len(keys)-1].ID
+	}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, KeyListEntry{KeyID: k.ID, KeyArn: s.keyARN(k)})
+	}
+	return out, nil
+}
+
+// update resolves a key by ID or ARN, authorizes action, and applies fn to it
+// atomically, re-checking state inside the transaction.
+func (s *Service) update(ctx context.Context, c *auth.Caller, keyID, action string, fn func(k *keystore.Key) error) (*keystore.Key, error) {
+	if err := checkKeyID("keyId", keyID); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, c, keyID, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, action, k); err != nil {
+		return nil, err
+	}
+	k, err = s.ks.Update(ctx, k.Account, k.Region, k.ID, fn)
+	return k, s.storeErr(err, "key")
+}
+
+// EnableKey sets a key's state to Enabled.
+func (s *Service) EnableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
+	_, err := s.update(ctx, c, in.KeyID, ActEnableKey, func(k *keystore.Key) error {
+		if k.State == keystore.PendingImport {
+			return svcerr.New(svcerr.InvalidState, "%s is pending import.", s.keyARN(k))
+		}
+		if err := s.checkState(k, classManage); err != nil {
+			return err
+		}
+		k.State = keystore.Enabled
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Empty{}, nil
+}
+
+// DisableKey sets a key's state to Disabled.
+func (s *Service) DisableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
+	_, err := s.update(ctx, c, in.KeyID, ActDisableKey, func(k *keystore.Key) error {
+		if k.State == keystore.PendingImport {
+			return svcerr.New(svcerr.InvalidState, "%s is pending import.", s.keyARN(k))
+		}
+		if err := s.checkState(k, classManage); err != nil {
+			return err
+		}
+		k.State = keystore.Disabled
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Empty{}, nil
+}
+
+// ScheduleKeyDeletion puts a key in PendingDeletion with a DeletionDate
+// PendingWindowInDays (7–30, default 30) from now.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
+	days := int32(defaultPendingDays)
+	if in.PendingWindowInDays != nil {
+		if err := checkRange("pendingWindowInDays", *in.PendingWindowInDays, minPendingWindow, maxPendingWindow); err != nil {
+			return nil, err
+		}
+		days = *in.PendingWindowInDays
+	}
+	now := s.now().UTC()
+	k, err := s.update(ctx, c, in.KeyID, ActScheduleKeyDeletion, func(k *keystore.Key) error {
+		if k.State == keystore.PendingDeletion {
+			return svcerr.New(svcerr.InvalidState, "%s is pending deletion.", s.keyARN(k))
+		}
+		k.State = keystore.PendingDeletion
+		k.DeletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
+		k.PendingWindowInDays = int(days)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ScheduleKeyDeletionOutput{
+		KeyID: s.keyARN(k), DeletionDate: epoch.New(k.DeletionDate),
+		KeyState: string(k.State), PendingWindowInDays: days,
+	}, nil
+}
+
+// CancelKeyDeletion takes a key out of PendingDeletion; it becomes Disabled.
+func (s *Service) CancelKeyDeletion(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*CancelKeyDeletionOutput, error) {
+	k, err := s.update(ctx, c, in.KeyID, ActCancelKeyDeletion, func(k *keystore.Key) error {
+		if k.State != keystore.PendingDeletion {
+			return svcerr.New(svcerr.InvalidState, "%s is not pending deletion.", s.keyARN(k))
+		}
+		k.State = keystore.Disabled
+		k.DeletionDate = time.Time{}
+		k.PendingWindowInDays = 0
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CancelKeyDeletionOutput{KeyID: s.keyARN(k)}, nil
+}
+
+// UpdateKeyDescription replaces a key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, c *auth.Caller, in *UpdateKeyDescriptionInput) (*Empty, error) {
+	if in.Description == nil {
+		if err := checkKeyID("keyId", in.KeyID); err != nil {
+			return nil, err
+		}
+		return nil, missing("description")
+	}
+	if err := checkLen("description", len(*in.Description), 0, maxDescription); err != nil {
+		return nil, err
+	}
+	_, err := s.update(ctx, c, in.KeyID, ActUpdateKeyDescription, func(k *keystore.Key) error {
+		if err := s.checkState(k, classManage); err != nil {
+			return err
+		}
+		k.Description = *in.Description
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Empty{}, nil
+}
+
+// GetKeyPolicy returns a key's policy; "default" is the only policy name.
+func (s *Service) GetKeyPolicy(ctx context.Context, c *auth.Caller, in *GetKeyPolicyInput) (*GetKeyPolicyOutput, error) {
+	if err := checkKeyID("keyId", in.KeyID); err != nil {
+		return nil, err
+	}
+	name := in.PolicyName
+	if name == "" {
+		name = "default"
+	}
+	if err := checkLen("policyName", len(name), 1, 128); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, c, in.KeyID, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, ActGetKeyPolicy, k); err != nil {
+		return nil, err
+	}
+	if name != "default" {
+		return nil, svcerr.New(svcerr.NotFound, "No such policy exists: %s", name)
+	}
+	return &GetKeyPolicyOutput{Policy: k.Policy, PolicyName: name}, nil
+}

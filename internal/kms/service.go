@@ -1,0 +1,310 @@
+// Package kms implements the AWS KMS operations: key lifecycle, aliases,
+// tags and symmetric cryptography, with AWS's validation rules, limits and
+// error codes.
+//
+// Operations take (ctx, caller, input) and return (output, error), where every
+// error a client may see is a *svcerr.Error. The package knows nothing of
+// HTTP or JSON encoding; it imports keystore, kmscrypto, arn, auth, epoch and
+// svcerr, never a transport or server package.
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/arca-kms/arca/internal/arn"
+	"github.com/arca-kms/arca/internal/auth"
+	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/svcerr"
+)
+
+// Config holds the service's settings.
+type Config struct {
+	// Partition is the ARN partition, "aws" by default.
+	Partition string
+	// Now is the clock; tests move it instead of sleeping.
+	Now func() time.Time
+	// Logger receives operational logs. Never key material.
+	Logger *slog.Logger
+}
+
+// Service is the KMS service. It is safe for concurrent use.
+type Service struct {
+	ks        *keystore.Store
+	partition string
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// New returns a Service over ks.
+func New(ks *keystore.Store, cfg Config) *Service {
+	s := &Service{ks: ks, partition: cfg.Partition, now: cfg.Now, log: cfg.Logger}
+	if s.partition == "" {
+		s.partition = "aws"
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+func (s *Service) keyARN(k *keystore.Key) string {
+	return arn.KeyARN(s.partition, k.Region, k.Account, k.ID)
+}
+
+// newKeyID returns a random (version 4) UUID from crypto/rand.
+func newKeyID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+}
+
+// Actions, as IAM spells them; authorization and audit key on these.
+const (
+	ActCreateKey                       = "kms:CreateKey"
+	ActDescribeKey                     = "kms:DescribeKey"
+	ActListKeys                        = "kms:ListKeys"
+	ActEnableKey                       = "kms:EnableKey"
+	ActDisableKey                      = "kms:DisableKey"
+	ActScheduleKeyDeletion             = "kms:ScheduleKeyDeletion"
+	ActCancelKeyDeletion               = "kms:CancelKeyDeletion"
+	ActUpdateKeyDescription            = "kms:UpdateKeyDescription"
+	ActGetKeyPolicy                    = "kms:GetKeyPolicy"
+	ActCreateAlias                     = "kms:CreateAlias"
+	ActUpdateAlias                     = "kms:UpdateAlias"
+	ActDeleteAlias                     = "kms:DeleteAlias"
+	ActListAliases                     = "kms:ListAliases"
+	ActTagResource                     = "kms:TagResource"
+	ActUntagResource                   = "kms:UntagResource"
+	ActListResourceTags                = "kms:ListResourceTags"
+	ActEncrypt                         = "kms:Encrypt"
+	ActDecrypt                         = "kms:Decrypt"
+	ActReEncryptFrom                   = "kms:ReEncryptFrom"
+	ActReEncryptTo                     = "kms:ReEncryptTo"
+	ActGenerateDataKey                 = "kms:GenerateDataKey"
+	ActGenerateDataKeyWithoutPlaintext = "kms:GenerateDataKeyWithoutPlaintext"
+	ActGenerateRandom                  = "kms:GenerateRandom"
+)
+
+// authorize is the one place every operation asks whether the caller may
+// perform action on resource (a key ARN, or "*" for account-level actions).
+// Until policies land, the account's root principal may do everything in its
+// own account and nothing elsewhere.
+func (s *Service) authorize(_ context.Context, c *auth.Caller, action string, k *keystore.Key) error {
+	resource := "*"
+	if k != nil {
+		resource = s.keyARN(k)
+		if k.Account == c.Account && c.Type == auth.Root {
+			return nil
+		}
+	} else if c.Type == auth.Root {
+		return nil
+	}
+	return svcerr.New(svcerr.AccessDenied,
+		"User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action",
+		c.ARN, action, resource, action)
+}
+
+// resolve finds the key that id names for the caller. allowAlias says whether
+// the operation accepts alias names and alias ARNs (AWS documents this per
+// operation). A key in another region is never visible.
+func (s *Service) resolve(ctx context.Context, c *auth.Caller, id string, allowAlias bool) (*keystore.Key, error) {
+	ref, err := arn.ParseKeyRef(id)
+	if err != nil || (ref.IsAlias() && !allowAlias) {
+		return nil, svcerr.New(svcerr.NotFound, "Invalid keyId '%s'", id)
+	}
+	account, region := c.Account, c.Region
+	if ref.Account != "" {
+		if ref.Partition != s.partition || ref.Region != c.Region {
+			return nil, svcerr.New(svcerr.NotFound, "Key '%s' does not exist", id)
+		}
+		account = ref.Account
+	}
+	keyID := ref.KeyID
+	if ref.IsAlias() {
+		a, err := s.ks.GetAlias(ctx, account, region, ref.AliasName)
+		if errors.Is(err, keystore.ErrNotFound) {
+			return nil, svcerr.New(svcerr.NotFound, "Alias %s is not found.", arn.AliasARN(s.partition, region, account, ref.AliasName))
+		}
+		if err != nil {
+			return nil, svcerr.InternalError(err)
+		}
+		keyID = a.TargetKeyID
+	}
+	k, err := s.ks.Get(ctx, account, region, keyID)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, svcerr.New(svcerr.NotFound, "Key '%s' does not exist", arn.KeyARN(s.partition, region, account, keyID))
+	}
+	if err != nil {
+		return nil, svcerr.InternalError(err)
+	}
+	return k, nil
+}
+
+// opClass groups operations by how the key state affects them, following
+// AWS's "Key states of KMS keys" table.
+type opClass int
+
+const (
+	// classCrypto: cryptographic operations; need an Enabled key.
+	classCrypto opClass = iota
+	// classManage: changes to an existing key; refused while pending deletion or import.
+	classManage
+	// classRead: metadata reads; allowed in every state.
+	classRead
+)
+
+// checkState returns the AWS error for using k in its current state for an
+// operation of class c, or nil.
+func (s *Service) checkState(k *keystore.Key, c opClass) error {
+	if c == classRead {
+		return nil
+	}
+	a := s.keyARN(k)
+	switch k.State {
+	case keystore.Enabled:
+		return nil
+	case keystore.Disabled:
+		if c == classCrypto {
+			return svcerr.New(svcerr.Disabled, "%s is disabled.", a)
+		}
+		return nil
+	case keystore.PendingDeletion:
+		return svcerr.New(svcerr.InvalidState, "%s is pending deletion.", a)
+	case keystore.PendingImport:
+		if c == classCrypto {
+			return svcerr.New(svcerr.InvalidState, "%s is pending import.", a)
+		}
+		return nil
+	case keystore.Unavailable:
+		return svcerr.New(svcerr.KeyUnavailable, "%s is unavailable.", a)
+	}
+	return svcerr.New(svcerr.InvalidState, "%s is in state %s, which is not valid for this operation.", a, k.State)
+}
+
+// storeErr converts a keystore error into a service error.
+func (s *Service) storeErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case svcerr.As(err) != nil:
+		return err
+	case errors.Is(err, keystore.ErrNotFound):
+		return svcerr.New(svcerr.NotFound, "%s does not exist", what)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return svcerr.Wrap(svcerr.DependencyTimeout, err, "The request timed out. Retry the request.")
+	}
+	return svcerr.InternalError(err)
+}
+
+// dryRun is the error AWS returns when DryRun is set and the request would
+// have succeeded.
+func dryRun() error {
+	return svcerr.New(svcerr.DryRunOperation, "The request would have succeeded, but the DryRun option is set.")
+}
+
+// Validation messages follow AWS's fixed form so clients that parse them keep working.
+
+func missing(field string) error {
+	return svcerr.Validationf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+}
+
+func checkLen(field string, n, lo, hi int) error {
+	if n < lo {
+		return svcerr.Validationf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length greater than or equal to %d", field, lo)
+	}
+	if n > hi {
+		return svcerr.Validationf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", field, hi)
+	}
+	return nil
+}
+
+func checkRange(field string, v, lo, hi int32) error {
+	if v < lo {
+		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value greater than or equal to %d", v, field, lo)
+	}
+	if v > hi {
+		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value less than or equal to %d", v, field, hi)
+	}
+	return nil
+}
+
+func checkEnum(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return svcerr.Validationf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: %v", v, field, allowed)
+}
+
+// checkKeyID validates a required KeyId-like member's presence and length.
+func checkKeyID(field, v string) error {
+	if v == "" {
+		return missing(field)
+	}
+	return checkLen(field, len(v), 1, 2048)
+}
+
+// AWS limits, each defined once.
+const (
+	maxPlaintext       = 4096
+	maxCiphertext      = 6144
+	maxDataKeyBytes    = 1024
+	maxRandomBytes     = 1024
+	maxDescription     = 8192
+	maxPolicy          = 32768
+	maxGrantTokens     = 10
+	maxTagsPerKey      = 50
+	maxTagKey          = 128
+	maxTagValue        = 256
+	defaultListKeys    = 100
+	maxListKeys        = 1000
+	defaultListAliases = 50
+	maxListAliases     = 100
+	defaultListTags    = 50
+	maxListTags        = 50
+	minPendingWindow   = 7
+	maxPendingWindow   = 30
+	defaultPendingDays = 30
+)
+
+func checkGrantTokens(t []string) error {
+	if len(t) > maxGrantTokens {
+		return svcerr.Validationf("1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to %d", maxGrantTokens)
+	}
+	for _, g := range t {
+		if err := checkLen("grantTokens", len(g), 1, 8192); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLimit validates an optional Limit member and returns its value.
+func checkLimit(l *int32, def, hi int32) (int, error) {
+	if l == nil {
+		return int(def), nil
+	}
+	if err := checkRange("limit", *l, 1, hi); err != nil {
+		return 0, err
+	}
+	return int(*l), nil
+}
+
+func internalf(format string, args ...any) error {
+	return svcerr.InternalError(fmt.Errorf(format, args...))
+}

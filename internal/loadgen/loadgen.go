@@ -1,0 +1,251 @@
+// Package loadgen is Arca's load tool: N workers send SigV4-signed,
+// keep-alive AWS JSON requests for a fixed time and it reports throughput,
+// latency percentiles and the server's CPU time per operation.
+//
+// It signs with sigv4.Signer (a cached signing key, one HMAC chain per
+// request) because a general-purpose SDK spends more CPU signing than Arca
+// spends serving, and would measure itself. It imports sigv4 only.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/arca-kms/arca/internal/sigv4"
+)
+
+// Config describes one load run.
+type Config struct {
+	// Endpoint is the server URL, e.g. http://127.0.0.1:4599.
+	Endpoint string
+	// AccessKeyID and Secret sign the requests.
+	AccessKeyID string
+	Secret      []byte
+	// Region is the signing region.
+	Region string
+	// Op is one of Ops.
+	Op string
+	// Workers is the number of concurrent connections.
+	Workers int
+	// Duration is how long to send requests.
+	Duration time.Duration
+	// ServerPID, when non-zero, is the process whose CPU time is measured.
+	ServerPID int
+}
+
+// Ops are the operations the tool can drive. "baseline" sends an Encrypt
+// request to a server that does no work, to measure the ceiling.
+var Ops = []string{"encrypt", "decrypt", "generate-data-key", "baseline"}
+
+// Result is the outcome of one run.
+type Result struct {
+	Op         string
+	Workers    int
+	Ops        int64
+	Errors     int64
+	Elapsed    time.Duration
+	P50, P99   time.Duration
+	CPUPerOpUS float64 // server CPU µs per operation; negative when not measured
+	FirstError string
+}
+
+// OpsPerSec is the achieved throughput.
+func (r Result) OpsPerSec() float64 { return float64(r.Ops) / r.Elapsed.Seconds() }
+
+// String formats r as one table row.
+func (r Result) String() string {
+	cpu := "n/a"
+	if r.CPUPerOpUS >= 0 {
+		cpu = fmt.Sprintf("%.1f", r.CPUPerOpUS)
+	}
+	return fmt.Sprintf("%-18s %7d %10.0f %9s %9s %14s %7d",
+		r.Op, r.Workers, r.OpsPerSec(), fmtDur(r.P50), fmtDur(r.P99), cpu, r.Errors)
+}
+
+// Header is the table header matching Result.String.
+const Header = "op                 workers      ops/s       p50       p99  server-cpu-us/op  errors"
+
+func fmtDur(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
+}
+
+type client struct {
+	cfg    Config
+	http   *http.Client
+	signer *sigv4.Signer
+}
+
+func (c *client) call(ctx context.Context, target string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.Endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "TrentService."+target)
+	if err := c.signer.Sign(req, body, time.Now()); err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: HTTP %d: %s", target, resp.StatusCode, bytes.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// prepare creates what the operation needs and returns its target and body.
+func (c *client) prepare(ctx context.Context) (string, []byte, error) {
+	if c.cfg.Op == "baseline" {
+		return "Encrypt", []byte(`{"KeyId":"alias/none","Plaintext":"AAAA"}`), nil
+	}
+	out, err := c.call(ctx, "CreateKey", []byte(`{"Description":"arca bench"}`))
+	if err != nil {
+		return "", nil, err
+	}
+	var ck struct{ KeyMetadata struct{ KeyId string } }
+	if err := json.Unmarshal(out, &ck); err != nil {
+		return "", nil, err
+	}
+	keyID := ck.KeyMetadata.KeyId
+	plaintext := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x42}, 1024))
+	encBody := []byte(`{"KeyId":"` + keyID + `","Plaintext":"` + plaintext + `"}`)
+	switch c.cfg.Op {
+	case "encrypt":
+		return "Encrypt", encBody, nil
+	case "generate-data-key":
+		return "GenerateDataKey", []byte(`{"KeyId":"` + keyID + `","KeySpec":"AES_256"}`), nil
+	case "decrypt":
+		out, err := c.call(ctx, "Encrypt", encBody)
+		if err != nil {
+			return "", nil, err
+		}
+		var enc struct{ CiphertextBlob string }
+		if err := json.Unmarshal(out, &enc); err != nil {
+			return "", nil, err
+		}
+		return "Decrypt", []byte(`{"CiphertextBlob":"` + enc.CiphertextBlob + `"}`), nil
+	}
+	return "", nil, fmt.Errorf("unknown op %q (want one of %s)", c.cfg.Op, strings.Join(Ops, ", "))
+}
+
+// Run performs one load run.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if cfg.Workers < 1 || cfg.Duration <= 0 {
+		return Result{}, errors.New("loadgen: workers and duration must be positive")
+	}
+	tr := &http.Transport{MaxIdleConns: cfg.Workers, MaxIdleConnsPerHost: cfg.Workers, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	c := &client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		signer: sigv4.NewSigner(cfg.AccessKeyID, cfg.Secret, cfg.Region, "kms")}
+	target, body, err := c.prepare(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("loadgen: prepare %s: %w", cfg.Op, err)
+	}
+
+	cpu0, cpuErr := procCPU(cfg.ServerPID)
+	var ops, errs atomic.Int64
+	var firstErr atomic.Pointer[string]
+	lat := make([][]time.Duration, cfg.Workers)
+	rctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range cfg.Workers {
+		lat[w] = make([]time.Duration, 0, 1<<14)
+		wg.Go(func() {
+			for rctx.Err() == nil {
+				t0 := time.Now()
+				_, err := c.call(context.Background(), target, body)
+				if err != nil {
+					errs.Add(1)
+					s := err.Error()
+					firstErr.CompareAndSwap(nil, &s)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+				ops.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu1, cpuErr2 := procCPU(cfg.ServerPID)
+
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	r := Result{Op: cfg.Op, Workers: cfg.Workers, Ops: ops.Load(), Errors: errs.Load(), Elapsed: elapsed, CPUPerOpUS: -1}
+	if len(all) > 0 {
+		r.P50 = all[len(all)*50/100]
+		r.P99 = all[min(len(all)-1, len(all)*99/100)]
+	}
+	if cfg.ServerPID != 0 && cpuErr == nil && cpuErr2 == nil && r.Ops > 0 {
+		r.CPUPerOpUS = float64((cpu1 - cpu0).Microseconds()) / float64(r.Ops)
+	}
+	if p := firstErr.Load(); p != nil {
+		r.FirstError = *p
+	}
+	return r, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// procCPU returns the user+system CPU time consumed so far by pid.
+func procCPU(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, errors.New("no pid")
+	}
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces; fields count from after ')'.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("malformed stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("malformed stat times")
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// BaselineHandler is the ceiling: a bare net/http handler that reads the
+// request and answers a fixed small JSON body, doing no authentication or
+// cryptography.
+func BaselineHandler() http.Handler {
+	body := []byte(`{"CiphertextBlob":"AAAA","KeyId":"baseline"}`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})
+}

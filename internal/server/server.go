@@ -1,0 +1,198 @@
+// Package server wires Arca together: configuration → storage → seal and
+// barrier → identity and services → the HTTP listener, and runs it until its
+// context ends. It is the only package that imports concrete backends and
+// seals.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/arca-kms/arca/internal/barrier"
+	"github.com/arca-kms/arca/internal/barrier/seal/dev"
+	"github.com/arca-kms/arca/internal/config"
+	"github.com/arca-kms/arca/internal/iam"
+	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/kms"
+	"github.com/arca-kms/arca/internal/sigv4"
+	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/transport/awsjson"
+)
+
+// Version is Arca's version, set at build time with -ldflags.
+var Version = "dev"
+
+// Options are the process-level inputs of Run, injected for tests.
+type Options struct {
+	// Getenv reads environment variables (os.Getenv by default).
+	Getenv func(string) string
+	// Stdout receives the dev-mode banner.
+	Stdout io.Writer
+	// Logger receives structured logs.
+	Logger *slog.Logger
+}
+
+// ErrNoSeal is returned when the server is started outside dev mode with no
+// production seal configured.
+var ErrNoSeal = errors.New("no seal is configured: Arca will not start outside --dev without a seal that protects the root key (use --dev for development)")
+
+// Run starts Arca and serves until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, cfg config.Config, opts Options) error {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if !cfg.Dev {
+		return ErrNoSeal
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	backend, err := bolt.Open(filepath.Join(cfg.DataDir, "arca.db"), bolt.Options{})
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	log.Warn("DEVELOPMENT MODE: the root key is kept in a file next to the data, and credentials are printed; never use --dev in production",
+		"data_dir", cfg.DataDir)
+	seal, created, err := dev.Open(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	b := barrier.New(backend)
+	initialized, err := b.Initialized(ctx)
+	if err != nil {
+		return err
+	}
+	if !initialized {
+		if err := b.Initialize(ctx, seal); err != nil {
+			return fmt.Errorf("initialize barrier: %w", err)
+		}
+		log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
+	} else if err := b.Unseal(ctx, seal); err != nil {
+		return fmt.Errorf("unseal with the dev seal key: %w", err)
+	}
+	defer b.Seal()
+
+	ids := iam.New(b, cfg.Partition)
+	akid, secret, err := ids.EnsureRootAccessKey(ctx, cfg.AccountID,
+		opts.Getenv("ARCA_ROOT_ACCESS_KEY_ID"), []byte(opts.Getenv("ARCA_ROOT_SECRET_ACCESS_KEY")))
+	if err != nil {
+		return err
+	}
+
+	ks := keystore.New(b)
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log})
+	handler := awsjson.New(awsjson.Config{
+		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
+		Verifier:   sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{}),
+		Principals: ids,
+		Regions:    cfg.Regions,
+		Logger:     log,
+		Health: func() awsjson.Health {
+			return awsjson.Health{Status: "ok", Sealed: b.Sealed(), Version: Version}
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	endpoint := "http://" + ln.Addr().String()
+	if err := writeDevFiles(cfg, endpoint, akid, secret); err != nil {
+		ln.Close()
+		return err
+	}
+	printBanner(opts.Stdout, cfg, endpoint, akid, secret)
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("arca serving", "endpoint", endpoint, "regions", cfg.Regions, "account", cfg.AccountID, "version", Version)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("graceful shutdown incomplete", "err", err)
+	}
+	return nil
+}
+
+// keyLookup adapts the identity store to the verifier's lookup contract.
+type keyLookup struct{ ids *iam.Store }
+
+func (l keyLookup) LookupSecret(ctx context.Context, id string) ([]byte, error) {
+	s, err := l.ids.LookupSecret(ctx, id)
+	if errors.Is(err, iam.ErrNotFound) {
+		return nil, sigv4.ErrUnknownAccessKey
+	}
+	return s, err
+}
+
+// writeDevFiles writes an AWS shared credentials and config file pair into
+// the data dir so the AWS CLI and SDKs find Arca with two variables.
+func writeDevFiles(cfg config.Config, endpoint, akid string, secret []byte) error {
+	creds := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", akid, secret)
+	conf := fmt.Sprintf("[default]\nregion = %s\nendpoint_url = %s\noutput = json\n", cfg.Regions[0], endpoint)
+	for name, body := range map[string]string{"credentials": creds, "config": conf} {
+		p := filepath.Join(cfg.DataDir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printBanner(w io.Writer, cfg config.Config, endpoint, akid string, secret []byte) {
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		abs = cfg.DataDir
+	}
+	fmt.Fprintf(w, `
+Arca is running in DEVELOPMENT mode: the root key is stored unprotected in %[1]s.
+
+  Endpoint:          %[2]s
+  Region:            %[3]s
+  Account:           %[4]s
+  Access key ID:     %[5]s
+  Secret access key: %[6]s
+
+Point the AWS CLI and SDKs at it:
+
+  export AWS_SHARED_CREDENTIALS_FILE=%[1]s/credentials AWS_CONFIG_FILE=%[1]s/config
+  aws kms create-key --endpoint-url %[2]s
+
+`, abs, endpoint, cfg.Regions[0], cfg.AccountID, akid, secret)
+}

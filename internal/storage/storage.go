@@ -1,0 +1,69 @@
+// Package storage defines the small transactional key-value interface that
+// Arca persists everything through, and the errors its implementations return.
+//
+// Storage is untrusted: it only ever sees values sealed by the barrier, and
+// keys (paths) that reveal nothing beyond what the API already exposes.
+// Implementations live in subpackages (bolt, memory, and later postgres) and
+// must all pass the conformance suite in storage/storagetest.
+//
+// This package imports nothing of Arca's.
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned by Get when the key does not exist. Not found is
+// always an error, never a nil value with a nil error.
+var ErrNotFound = errors.New("storage: not found")
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("storage: closed")
+
+// Entry is one key and its value, as returned by List.
+type Entry struct {
+	Key   string
+	Value []byte
+}
+
+// Reader is the read half of Backend and Tx.
+type Reader interface {
+	// Get returns the value stored at key, or an error wrapping ErrNotFound.
+	// The caller owns the returned slice.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// List returns the entries whose keys start with prefix and sort strictly
+	// after `after` (byte order), in ascending key order, at most limit of
+	// them (limit <= 0 means no limit). The caller owns the returned slices.
+	List(ctx context.Context, prefix, after string, limit int) ([]Entry, error)
+}
+
+// Writer is the write half of Backend and Tx.
+type Writer interface {
+	// Put stores value at key, replacing any previous value. When Put on a
+	// Backend returns nil, the write is durable (it survives kill -9).
+	Put(ctx context.Context, key string, value []byte) error
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Tx is a serializable transaction. It is only valid inside the function
+// passed to Backend.Update.
+type Tx interface {
+	Reader
+	Writer
+}
+
+// Backend is a durable, ordered key-value store. It is safe for concurrent use.
+type Backend interface {
+	Reader
+	Writer
+	// Update runs fn in a serializable read-write transaction and commits it
+	// durably when fn returns nil; when fn returns an error nothing it wrote
+	// is kept and that error is returned. An implementation may run fn more
+	// than once (to retry a serialization conflict), so fn must have no side
+	// effects outside tx.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// Close releases the backend. It is safe to call more than once.
+	Close() error
+}

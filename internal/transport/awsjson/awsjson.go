@@ -1,0 +1,362 @@
+// Package awsjson serves the AWS JSON 1.1 protocol: POST / with an
+// X-Amz-Target header naming the operation and a JSON body. It reads the
+// body under a size limit, authenticates the SigV4 signature, routes by
+// target through an operation table, decodes the input, calls the service
+// and encodes the output; and it is the one place that maps service error
+// codes to HTTP status and the wire "__type".
+//
+// It imports auth, sigv4 and svcerr; it never touches storage, keys or
+// crypto, and services never see HTTP.
+package awsjson
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/arca-kms/arca/internal/auth"
+	"github.com/arca-kms/arca/internal/sigv4"
+	"github.com/arca-kms/arca/internal/svcerr"
+)
+
+// MaxBodyBytes is the largest request body accepted. Larger bodies are
+// refused from Content-Length before any of them is read.
+const MaxBodyBytes = 1 << 20
+
+// Handler runs one decoded operation.
+type Handler func(ctx context.Context, c *auth.Caller, body []byte) (any, error)
+
+// Operation is one row of a service's operation table.
+type Operation struct {
+	// Name is the operation name after the target prefix, e.g. "Encrypt".
+	Name string
+	// Action is the IAM action, e.g. "kms:Encrypt".
+	Action string
+	// Handle decodes and runs the operation.
+	Handle Handler
+}
+
+// Op makes an Operation from a typed service method. Decoding errors become
+// SerializationException; the method's own errors pass through.
+func Op[In, Out any](name, action string, f func(context.Context, *auth.Caller, *In) (*Out, error)) Operation {
+	return Operation{Name: name, Action: action, Handle: func(ctx context.Context, c *auth.Caller, body []byte) (any, error) {
+		in := new(In)
+		if err := decode(body, in); err != nil {
+			return nil, err
+		}
+		out, err := f(ctx, c, in)
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}}
+}
+
+// Service is a set of operations behind one target prefix and signing name.
+type Service struct {
+	// TargetPrefix is the part of X-Amz-Target before the dot, e.g. "TrentService".
+	TargetPrefix string
+	// SigningName is the SigV4 service name requests must be scoped to, e.g. "kms".
+	SigningName string
+	ops         map[string]Operation
+}
+
+// NewService returns a Service with the given operations.
+func NewService(prefix, signingName string, ops ...Operation) *Service {
+	s := &Service{TargetPrefix: prefix, SigningName: signingName, ops: make(map[string]Operation, len(ops))}
+	for _, o := range ops {
+		s.ops[o.Name] = o
+	}
+	return s
+}
+
+// Verifier checks SigV4 signatures; *sigv4.Verifier implements it.
+type Verifier interface {
+	Verify(r *http.Request, body []byte) (*sigv4.Result, error)
+}
+
+// Principals maps a verified access key to its principal.
+type Principals interface {
+	Principal(ctx context.Context, accessKeyID string) (auth.Principal, error)
+}
+
+// Config is what the handler needs.
+type Config struct {
+	Services   []*Service
+	Verifier   Verifier
+	Principals Principals
+	// Regions the deployment serves; a request signed for another is refused.
+	Regions []string
+	Logger  *slog.Logger
+	// Health reports liveness for GET /healthz.
+	Health func() Health
+}
+
+// Health is the body of GET /healthz.
+type Health struct {
+	Status  string `json:"status"`
+	Sealed  bool   `json:"sealed"`
+	Version string `json:"version,omitempty"`
+}
+
+// Server is the AWS JSON 1.1 http.Handler.
+type Server struct {
+	services map[string]*Service
+	verifier Verifier
+	princ    Principals
+	regions  map[string]bool
+	log      *slog.Logger
+	health   func() Health
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	s := &Server{
+		services: map[string]*Service{}, verifier: cfg.Verifier, princ: cfg.Principals,
+		regions: map[string]bool{}, log: cfg.Logger, health: cfg.Health,
+	}
+	for _, svc := range cfg.Services {
+		s.services[svc.TargetPrefix] = svc
+	}
+	for _, r := range cfg.Regions {
+		s.regions[r] = true
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// ServeHTTP handles one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.serveHealth(w)
+		return
+	}
+	reqID := newRequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	out, err := s.serve(r, reqID)
+	if err != nil {
+		s.writeError(w, r, reqID, err)
+		return
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		s.writeError(w, r, reqID, svcerr.InternalError(err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/x-amz-json-1.1")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter) {
+	h := Health{Status: "ok"}
+	if s.health != nil {
+		h = s.health()
+	}
+	b, _ := json.Marshal(h)
+	w.Header().Set("Content-Type", "application/json")
+	code := http.StatusOK
+	if h.Sealed {
+		code = http.StatusServiceUnavailable
+	}
+	w.WriteHeader(code)
+	w.Write(b)
+}
+
+func (s *Server) serve(r *http.Request, reqID string) (any, error) {
+	if r.URL.Path != "/" {
+		return nil, &httpError{status: http.StatusNotFound, code: svcerr.UnknownOperation, msg: "No such resource: " + r.URL.Path}
+	}
+	if r.Method != http.MethodPost {
+		return nil, &httpError{status: http.StatusMethodNotAllowed, code: svcerr.UnknownOperation, msg: "Only POST is supported."}
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.verifier.Verify(r, body)
+	if err != nil {
+		return nil, err
+	}
+	prefix, name, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	svc := s.services[prefix]
+	if svc != nil && res.Service != svc.SigningName {
+		return nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to correct service: '%s'. ", svc.SigningName)
+	}
+	if !s.regions[res.Region] {
+		return nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to a valid region. Arca serves: %s", s.regionList())
+	}
+	p, err := s.princ.Principal(r.Context(), res.AccessKeyID)
+	if err != nil {
+		return nil, err
+	}
+	if svc == nil {
+		return nil, svcerr.New(svcerr.UnknownOperation, "")
+	}
+	op, ok := svc.ops[name]
+	if !ok {
+		return nil, svcerr.New(svcerr.UnknownOperation, "")
+	}
+	c := &auth.Caller{
+		Principal: p, Region: res.Region, SourceIP: sourceIP(r), UserAgent: r.UserAgent(),
+		RequestID: reqID, SecureTransport: r.TLS != nil,
+	}
+	return op.Handle(r.Context(), c, body)
+}
+
+func (s *Server) regionList() string {
+	var rs []string
+	for r := range s.regions {
+		rs = append(rs, r)
+	}
+	return strings.Join(rs, ", ")
+}
+
+// readBody reads the whole body, refusing anything over MaxBodyBytes: by
+// Content-Length before reading, and by counting when the length is unknown.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	n := r.ContentLength
+	if n < 0 {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	if _, err := io.Copy(buf, io.LimitReader(r.Body, MaxBodyBytes+1)); err != nil {
+		return nil, &httpError{status: http.StatusBadRequest, code: svcerr.Serialization, msg: "Could not read the request body."}
+	}
+	if buf.Len() > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge() error {
+	return &httpError{status: http.StatusRequestEntityTooLarge, code: svcerr.RequestEntityTooLarge,
+		msg: fmt.Sprintf("Request body exceeds %d bytes.", MaxBodyBytes)}
+}
+
+// decode parses an operation's JSON input. Messages name the member at
+// fault but never echo its value, which may be secret.
+func decode(body []byte, in any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	err := json.Unmarshal(body, in)
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var be base64.CorruptInputError
+	switch {
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return svcerr.New(svcerr.Serialization, "The request body must be a JSON object.")
+		}
+		return svcerr.New(svcerr.Serialization, "Unexpected %s for member '%s'.", te.Value, te.Field)
+	case errors.As(err, &se):
+		return svcerr.New(svcerr.Serialization, "The request body is not valid JSON (at byte %d).", se.Offset)
+	case errors.As(err, &be):
+		return svcerr.New(svcerr.Serialization, "A blob member is not valid base64 (at byte %d of its value).", int64(be))
+	}
+	return svcerr.New(svcerr.Serialization, "The request body could not be decoded.")
+}
+
+// httpError is a transport-level error with its own status code.
+type httpError struct {
+	status int
+	code   svcerr.Code
+	msg    string
+}
+
+func (e *httpError) Error() string { return string(e.code) + ": " + e.msg }
+
+// statusOf is the one mapping from AWS error code to HTTP status. AWS JSON
+// services answer client faults, including authentication failures, with
+// 400, and only their own faults with 5xx.
+func statusOf(code svcerr.Code) int {
+	switch code {
+	case svcerr.Internal, svcerr.KeyUnavailable, svcerr.InternalFailure:
+		return http.StatusInternalServerError
+	case svcerr.DependencyTimeout, svcerr.ServiceUnavailable:
+		return http.StatusServiceUnavailable
+	case svcerr.RequestEntityTooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
+	var code svcerr.Code
+	var msg string
+	var status int
+	var he *httpError
+	if errors.As(err, &he) {
+		code, msg, status = he.code, he.msg, he.status
+	} else if se := svcerr.As(err); se != nil {
+		code, msg, status = se.Code, se.Msg, statusOf(se.Code)
+	} else {
+		code, msg, status = svcerr.Internal, "An internal error occurred. Retry the request.", http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "code", code, "err", err)
+	} else {
+		s.log.Debug("request refused", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "code", code, "msg", msg)
+	}
+	b, _ := json.Marshal(struct {
+		Type    svcerr.Code `json:"__type"`
+		Message string      `json:"message,omitempty"`
+	}{code, msg})
+	h := w.Header()
+	h.Set("Content-Type", "application/x-amz-json-1.1")
+	h.Set("x-amzn-ErrorType", string(code))
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// newRequestID returns a random UUID-shaped request ID.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
+}
