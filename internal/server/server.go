@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/arca-kms/arca/internal/barrier"
@@ -129,6 +130,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	idle := trackNewConns(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("arca serving", "endpoint", endpoint, "regions", cfg.Regions, "account", cfg.AccountID, "version", Version)
@@ -141,10 +143,43 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(sctx) }()
+	// Shutdown waits up to 5s for connections that never sent a request;
+	// they carry no work, so close them now.
+	idle.closeAll()
+	if err := <-done; err != nil {
 		log.Warn("graceful shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// newConns tracks connections that have not yet sent a request.
+type newConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func trackNewConns(srv *http.Server) *newConns {
+	n := &newConns{conns: map[net.Conn]struct{}{}}
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if st == http.StateNew {
+			n.conns[c] = struct{}{}
+		} else {
+			delete(n.conns, c)
+		}
+	}
+	return n
+}
+
+func (n *newConns) closeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for c := range n.conns {
+		c.Close()
+	}
 }
 
 // keyLookup adapts the identity store to the verifier's lookup contract.
