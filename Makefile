@@ -1,6 +1,6 @@
 # Arca build, test and benchmark entry points. `make test` is the whole suite.
 GO          ?= go
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2026.2.2
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         ?= bin/arca
 FUZZTIME    ?= 60s
 

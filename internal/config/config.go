@@ -197,7 +197,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("data_dir must be set"))
 	}
 	if !partRE.MatchString(c.Partition) {
-		errs = append(errs, fmt.Errorf("partition %q: want aws, aws-cn, aws-us-gov, ...", c.Partition))
+		errs = append(errs, fmt.Errorf("partition %q: want aws, aws-cn, aws-us-gov or another aws-* name", c.Partition))
 	}
 	if len(c.Regions) == 0 {
 		errs = append(errs, errors.New("at least one region must be served"))

@@ -13,7 +13,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -303,8 +302,4 @@ func checkLimit(l *int32, def, hi int32) (int, error) {
 		return 0, err
 	}
 	return int(*l), nil
-}
-
-func internalf(format string, args ...any) error {
-	return svcerr.InternalError(fmt.Errorf(format, args...))
 }

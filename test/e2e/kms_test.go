@@ -90,7 +90,7 @@ func TestKeyManagement(t *testing.T) {
 		t.Fatal(err)
 	}
 	if sd.KeyState != types.KeyStatePendingDeletion || aws.ToInt32(sd.PendingWindowInDays) != 7 || aws.ToString(sd.KeyId) != aws.ToString(m.Arn) ||
-		sd.DeletionDate.Sub(time.Now()) < 7*24*time.Hour-time.Minute {
+		time.Until(*sd.DeletionDate) < 7*24*time.Hour-time.Minute {
 		t.Errorf("ScheduleKeyDeletion = %+v", sd)
 	}
 	_, err = c.ScheduleKeyDeletion(bg(), &kms.ScheduleKeyDeletionInput{KeyId: m.KeyId})
