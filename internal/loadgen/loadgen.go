@@ -115,8 +115,10 @@ func (c *client) call(ctx context.Context, target string, body []byte) ([]byte, 
 
 // prepare creates what the operation needs and returns its target and body.
 func (c *client) prepare(ctx context.Context) (string, []byte, error) {
+	plaintext := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x42}, 1024))
 	if c.cfg.Op == "baseline" {
-		return "Encrypt", []byte(`{"KeyId":"alias/none","Plaintext":"AAAA"}`), nil
+		// The same request Encrypt sends, so the ceiling reads as much.
+		return "Encrypt", []byte(`{"KeyId":"00000000-0000-4000-8000-000000000000","Plaintext":"` + plaintext + `"}`), nil
 	}
 	out, err := c.call(ctx, "CreateKey", []byte(`{"Description":"arca bench"}`))
 	if err != nil {
@@ -127,7 +129,6 @@ func (c *client) prepare(ctx context.Context) (string, []byte, error) {
 		return "", nil, err
 	}
 	keyID := ck.KeyMetadata.KeyId
-	plaintext := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x42}, 1024))
 	encBody := []byte(`{"KeyId":"` + keyID + `","Plaintext":"` + plaintext + `"}`)
 	switch c.cfg.Op {
 	case "encrypt":
