@@ -163,10 +163,12 @@ func (s *Store) LookupSecret(ctx context.Context, id string) ([]byte, error) {
 	return ak.Secret, nil
 }
 
-// Principal returns the identity an active access key belongs to.
-func (s *Store) Principal(ctx context.Context, id string) (auth.Principal, error) {
+// Principal returns the identity an active access key belongs to. A session
+// token is only valid with temporary credentials, and there are none yet, so
+// any token is refused as AWS refuses an invalid one.
+func (s *Store) Principal(ctx context.Context, id, sessionToken string) (auth.Principal, error) {
 	ak, err := s.lookup(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || (err == nil && sessionToken != "") {
 		return auth.Principal{}, svcerr.New(svcerr.UnrecognizedClient, "The security token included in the request is invalid.")
 	}
 	if err != nil {

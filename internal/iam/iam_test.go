@@ -27,7 +27,7 @@ func TestRootAccessKey(t *testing.T) {
 	if err != nil || id2 != id || string(secret2) != string(secret) {
 		t.Errorf("second start generated new credentials: %v", err)
 	}
-	p, err := s.Principal(ctx, id)
+	p, err := s.Principal(ctx, id, "")
 	if err != nil || p.Type != auth.Root || p.Account != "111122223333" || p.ARN != "arn:aws:iam::111122223333:root" {
 		t.Errorf("Principal = %+v, %v", p, err)
 	}
@@ -41,7 +41,10 @@ func TestRootAccessKey(t *testing.T) {
 	if sec, err := s.LookupSecret(ctx, "AKIACHOSENCHOSEN0000"); err != nil || string(sec) != "chosen-secret" {
 		t.Errorf("chosen key: %v", err)
 	}
-	if _, err := s.Principal(ctx, "AKIANOPE"); svcerr.CodeOf(err) != svcerr.UnrecognizedClient {
+	if _, err := s.Principal(ctx, "AKIANOPE", ""); svcerr.CodeOf(err) != svcerr.UnrecognizedClient {
 		t.Errorf("Principal(unknown) = %v", err)
+	}
+	if _, err := s.Principal(ctx, "AKIACHOSENCHOSEN0000", "a-session-token"); svcerr.CodeOf(err) != svcerr.UnrecognizedClient {
+		t.Errorf("long-term key with a session token = %v", err)
 	}
 }

@@ -1,14 +1,22 @@
 package keystore
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/arca-kms/arca/internal/barrier"
+	"github.com/arca-kms/arca/internal/barrier/seal/dev"
 	"github.com/arca-kms/arca/internal/kmscrypto"
+	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/storage/memory"
 )
 
@@ -171,5 +179,40 @@ func TestConcurrentUpdatesStayCoherent(t *testing.T) {
 	stored, _ := New(b).Get(ctx, "a", "r", "k1")
 	if cached.Description != stored.Description || len(stored.Description) != 80 {
 		t.Errorf("cache %d chars, storage %d chars, want 80", len(cached.Description), len(stored.Description))
+	}
+}
+
+// TestMaterialNeverPlainOnDisk stores keys through the real barrier on a
+// bbolt file and scans the raw file for every key's material.
+func TestMaterialNeverPlainOnDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bk, err := bolt.Open(filepath.Join(dir, "arca.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal, _, err := dev.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := barrier.New(bk)
+	if err := br.Initialize(ctx, seal); err != nil {
+		t.Fatal(err)
+	}
+	s := New(br)
+	var materials [][]byte
+	for i := range 20 {
+		_, m := newKey(t, s, "key-"+string(rune('a'+i)))
+		materials = append(materials, m.Marshal())
+	}
+	br.Close()
+	raw, err := os.ReadFile(filepath.Join(dir, "arca.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range materials {
+		if bytes.Contains(raw, m) || bytes.Contains(raw, []byte(hex.EncodeToString(m))) || bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(m))) {
+			t.Errorf("material of key %d found in the database file", i)
+		}
 	}
 }

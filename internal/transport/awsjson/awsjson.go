@@ -86,9 +86,10 @@ type Verifier interface {
 	Verify(r *http.Request, body []byte) (*sigv4.Result, error)
 }
 
-// Principals maps a verified access key to its principal.
+// Principals maps a verified access key (and session token, for temporary
+// credentials) to its principal.
 type Principals interface {
-	Principal(ctx context.Context, accessKeyID string) (auth.Principal, error)
+	Principal(ctx context.Context, accessKeyID, sessionToken string) (auth.Principal, error)
 }
 
 // Config is what the handler needs.
@@ -203,7 +204,7 @@ func (s *Server) serve(r *http.Request, reqID string) (any, error) {
 	if !s.regions[res.Region] {
 		return nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to a valid region. Arca serves: %s", s.regionList())
 	}
-	p, err := s.princ.Principal(r.Context(), res.AccessKeyID)
+	p, err := s.princ.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func (fakeVerifier) Verify(r *http.Request, _ []byte) (*sigv4.Result, error) {
 
 type fakePrincipals struct{}
 
-func (fakePrincipals) Principal(context.Context, string) (auth.Principal, error) {
+func (fakePrincipals) Principal(context.Context, string, string) (auth.Principal, error) {
 	return auth.Principal{Type: auth.Root, Account: "000000000000", ARN: "arn:aws:iam::000000000000:root"}, nil
 }
 
