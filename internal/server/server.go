@@ -133,6 +133,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	idle := trackNewConns(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// test/e2e reads this line to learn the port when started on :0.
 	log.Info("arca serving", "endpoint", endpoint, "regions", cfg.Regions, "account", cfg.AccountID, "version", Version)
 
 	select {
