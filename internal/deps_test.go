@@ -37,6 +37,7 @@ var allowed = map[string]struct {
 		"services never touch HTTP, transports, storage backends or seals"},
 	"internal/transport/awsjson": {[]string{"internal/auth", "internal/kms", "internal/sigv4", "internal/svcerr"},
 		"transports call services and never touch storage, keys or crypto"},
+	"internal/lease":   {[]string{"internal/storage"}, "leases live in storage"},
 	"internal/loadgen": {[]string{"internal/sigv4"}, "the load tool only signs requests"},
 	"internal/server":  {[]string{"*"}, "the one place that wires concrete parts together"},
 	"internal/cli":     {[]string{"internal/config", "internal/server", "internal/loadgen"}, "commands parse flags and hand over"},

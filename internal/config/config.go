@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
@@ -42,6 +43,9 @@ type Config struct {
 	Storage string `yaml:"storage"`
 	// Seal is the seal type outside dev mode. None is implemented yet.
 	Seal string `yaml:"seal"`
+	// SchedulerInterval is how often the scheduler looks for due rotations
+	// and deletions.
+	SchedulerInterval time.Duration `yaml:"scheduler_interval"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
@@ -59,6 +63,8 @@ func Defaults() Config {
 		Storage:   "bolt",
 		LogLevel:  "info",
 		LogFormat: "text",
+
+		SchedulerInterval: time.Minute,
 	}
 }
 
@@ -94,6 +100,9 @@ var fields = []field{
 	{"seal", "ARCA_SEAL", "seal type outside dev mode",
 		func(c *Config, v string) error { c.Seal = v; return nil },
 		func(c Config) string { return c.Seal }},
+	{"scheduler-interval", "ARCA_SCHEDULER_INTERVAL", "how often due rotations and deletions are performed",
+		func(c *Config, v string) (err error) { c.SchedulerInterval, err = time.ParseDuration(v); return },
+		func(c Config) string { return c.SchedulerInterval.String() }},
 	{"log-level", "ARCA_LOG_LEVEL", "log level: debug, info, warn, error",
 		func(c *Config, v string) error { c.LogLevel = v; return nil },
 		func(c Config) string { return c.LogLevel }},
@@ -217,6 +226,9 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.SchedulerInterval < time.Second {
+		errs = append(errs, fmt.Errorf("scheduler_interval %v: want at least 1s", c.SchedulerInterval))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))

@@ -9,6 +9,7 @@ package keystore
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ var (
 	ErrNotFound = errors.New("keystore: not found")
 	// ErrExists: the key or alias already exists.
 	ErrExists = errors.New("keystore: already exists")
+	// ErrNotDue: a conditional Destroy found the key not (or no longer) due.
+	ErrNotDue = errors.New("keystore: not due")
 )
 
 // Backend is what the keystore needs from the barrier: sealed reads, writes
@@ -62,6 +65,12 @@ type Tag struct {
 type Version struct {
 	Number  uint32    `json:"n"`
 	Created time.Time `json:"c"`
+	// Rotation is how the version came to be: "" for a key's first
+	// material, else AWS's RotationType (AUTOMATIC or ON_DEMAND).
+	Rotation string `json:"r,omitempty"`
+	// MaterialID is the version's KeyMaterialId: 64 random hex digits,
+	// independent of the material.
+	MaterialID string `json:"mid,omitempty"`
 }
 
 // Key is a KMS key's metadata. A *Key returned by the store is a shared,
@@ -85,6 +94,22 @@ type Key struct {
 	Versions            []Version         `json:"versions"`
 	// Current is the version that new encryptions use.
 	Current uint32 `json:"current"`
+	// RotationPeriodInDays is non-zero while automatic rotation is enabled.
+	RotationPeriodInDays int `json:"rotationPeriod,omitempty"`
+	// NextRotation is when the scheduler next rotates the key.
+	NextRotation time.Time `json:"nextRotation,omitzero"`
+	// OnDemandRotations counts RotateKeyOnDemand calls, against AWS's quota.
+	OnDemandRotations int `json:"onDemandRotations,omitempty"`
+}
+
+// CurrentVersion returns the version new encryptions use.
+func (k *Key) CurrentVersion() Version {
+	for _, v := range k.Versions {
+		if v.Number == k.Current {
+			return v
+		}
+	}
+	return Version{}
 }
 
 // Clone returns a deep copy of k.
@@ -151,7 +176,11 @@ func (s *Store) Create(ctx context.Context, k *Key, material *kmscrypto.Key) err
 	k = k.Clone()
 	now := k.Created
 	if len(k.Versions) == 0 && material != nil {
-		k.Versions = []Version{{Number: 1, Created: now}}
+		mid, err := newMaterialID()
+		if err != nil {
+			return err
+		}
+		k.Versions = []Version{{Number: 1, Created: now, MaterialID: mid}}
 		k.Current = 1
 	}
 	rec, err := json.Marshal(k)
@@ -317,14 +346,29 @@ func (s *Store) Material(ctx context.Context, k *Key, v uint32) (*kmscrypto.Key,
 	return m, nil
 }
 
+// newMaterialID returns 64 random hex digits, the form of AWS's KeyMaterialId.
+func newMaterialID() (string, error) {
+	b, err := kmscrypto.RandomBytes(32)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
 // AddVersion stores material as a new version of the key and makes it
-// current, atomically; it returns the updated key.
-func (s *Store) AddVersion(ctx context.Context, account, region, id string, material *kmscrypto.Key, now time.Time) (*Key, error) {
+// current, atomically; it returns the updated key. fn sees the key and the
+// new version inside the transaction and may veto the change (returning an
+// error) or adjust both (the version's Rotation, the key's schedule).
+func (s *Store) AddVersion(ctx context.Context, account, region, id string, material *kmscrypto.Key, now time.Time, fn func(k *Key, v *Version) error) (*Key, error) {
+	mid, err := newMaterialID()
+	if err != nil {
+		return nil, err
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	p := keyPath(account, region, id)
 	var updated *Key
-	err := s.b.Update(ctx, func(tx storage.Tx) error {
+	err = s.b.Update(ctx, func(tx storage.Tx) error {
 		raw, err := tx.Get(ctx, p)
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrNotFound
@@ -340,7 +384,13 @@ func (s *Store) AddVersion(ctx context.Context, account, region, id string, mate
 		for _, v := range k.Versions {
 			next = max(next, v.Number+1)
 		}
-		k.Versions = append(k.Versions, Version{Number: next, Created: now})
+		v := Version{Number: next, Created: now, MaterialID: mid}
+		if fn != nil {
+			if err := fn(k, &v); err != nil {
+				return err
+			}
+		}
+		k.Versions = append(k.Versions, v)
 		k.Current = next
 		if err := tx.Put(ctx, matPath(account, region, id, next), material.Marshal()); err != nil {
 			return err
@@ -360,13 +410,31 @@ func (s *Store) AddVersion(ctx context.Context, account, region, id string, mate
 }
 
 // Destroy deletes a key, every version of its material and every alias that
-// points to it. Afterwards the key is gone: Get returns ErrNotFound.
-func (s *Store) Destroy(ctx context.Context, account, region, id string) error {
+// points to it, if cond (checked inside the transaction; nil means always)
+// approves the key's current state. Afterwards the key is gone: Get returns
+// ErrNotFound. When cond declines, Destroy returns ErrNotDue.
+func (s *Store) Destroy(ctx context.Context, account, region, id string, cond func(k *Key) bool) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var removedAliases []string
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
 		removedAliases = removedAliases[:0]
+		raw, err := tx.Get(ctx, keyPath(account, region, id))
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if cond != nil {
+			k := new(Key)
+			if err := json.Unmarshal(raw, k); err != nil {
+				return err
+			}
+			if !cond(k) {
+				return ErrNotDue
+			}
+		}
 		mats, err := tx.List(ctx, matPrefix(account, region, id), "", 0)
 		if err != nil {
 			return err
@@ -394,6 +462,9 @@ func (s *Store) Destroy(ctx context.Context, account, region, id string) error {
 		}
 		return tx.Delete(ctx, keyPath(account, region, id))
 	})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotDue) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("keystore: destroy key: %w", err)
 	}
@@ -410,6 +481,40 @@ func (s *Store) Destroy(ctx context.Context, account, region, id string) error {
 		s.aliases.Delete(p)
 	}
 	return nil
+}
+
+// Each calls fn for every key in storage, in every account and region, in
+// path order. It reads storage, not the cache, so it sees other nodes' keys.
+func (s *Store) Each(ctx context.Context, fn func(k *Key) error) error {
+	after := ""
+	for {
+		ents, err := s.b.List(ctx, "kms/", after, 256)
+		if err != nil {
+			return fmt.Errorf("keystore: scan keys: %w", err)
+		}
+		for _, e := range ents {
+			after = e.Key
+			if !isKeyPath(e.Key) {
+				continue
+			}
+			k := new(Key)
+			if err := json.Unmarshal(e.Value, k); err != nil {
+				return fmt.Errorf("keystore: decode key %s: %w", e.Key, err)
+			}
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		if len(ents) < 256 {
+			return nil
+		}
+	}
+}
+
+// isKeyPath reports whether p is kms/ACCOUNT/REGION/key/ID.
+func isKeyPath(p string) bool {
+	parts := strings.Split(p, "/")
+	return len(parts) == 5 && parts[3] == "key"
 }
 
 // Forget drops the cached state of a key so the next read goes to storage.

@@ -84,9 +84,19 @@ func TestAddVersionAndDestroy(t *testing.T) {
 	k, m1 := newKey(t, s, "k1")
 	newKey(t, s, "k2")
 	m2, _ := kmscrypto.Generate(kmscrypto.SymmetricDefault)
-	k, err := s.AddVersion(ctx, "a", "r", "k1", m2, time.Unix(2, 0))
-	if err != nil || k.Current != 2 || len(k.Versions) != 2 {
+	k, err := s.AddVersion(ctx, "a", "r", "k1", m2, time.Unix(2, 0), func(_ *Key, v *Version) error { v.Rotation = "ON_DEMAND"; return nil })
+	if err != nil || k.Current != 2 || len(k.Versions) != 2 || k.CurrentVersion().Rotation != "ON_DEMAND" ||
+		len(k.CurrentVersion().MaterialID) != 64 || k.CurrentVersion().MaterialID == k.Versions[0].MaterialID {
 		t.Fatalf("AddVersion = %+v, %v", k, err)
+	}
+	veto := errors.New("veto")
+	if _, err := s.AddVersion(ctx, "a", "r", "k1", m2, time.Unix(2, 0), func(*Key, *Version) error { return veto }); !errors.Is(err, veto) {
+		t.Errorf("vetoed AddVersion = %v", err)
+	}
+	var seen []string
+	s.Each(ctx, func(k *Key) error { seen = append(seen, k.ID); return nil })
+	if strings.Join(seen, ",") != "k1,k2" {
+		t.Errorf("Each saw %v", seen)
 	}
 	for v, want := range map[uint32]*kmscrypto.Key{1: m1, 2: m2} {
 		if got, err := s.Material(ctx, k, v); err != nil || !got.Equal(want) {
@@ -100,7 +110,10 @@ func TestAddVersionAndDestroy(t *testing.T) {
 		}
 	}
 	s.CreateAlias(ctx, &Alias{Name: "alias/keep", Account: "a", Region: "r", TargetKeyID: "k2"})
-	if err := s.Destroy(ctx, "a", "r", "k1"); err != nil {
+	if err := s.Destroy(ctx, "a", "r", "k1", func(*Key) bool { return false }); !errors.Is(err, ErrNotDue) {
+		t.Errorf("declined Destroy = %v", err)
+	}
+	if err := s.Destroy(ctx, "a", "r", "k1", func(k *Key) bool { return k.State == Enabled }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(ctx, "a", "r", "k1"); !errors.Is(err, ErrNotFound) {

@@ -69,6 +69,7 @@ func (s *Service) metadata(k *keystore.Key) *KeyMetadata {
 		CustomerMasterKeySpec: string(k.Spec),
 		KeySpec:               string(k.Spec),
 		MultiRegion:           k.MultiRegion,
+		CurrentKeyMaterialID:  k.CurrentVersion().MaterialID,
 	}
 	if k.Usage == UsageEncryptDecrypt && k.Spec == kmscrypto.SymmetricDefault {
 		m.EncryptionAlgorithms = []string{algSymmetricDefault}

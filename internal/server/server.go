@@ -6,6 +6,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +19,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/barrier"
 	"github.com/arca-kms/arca/internal/barrier/seal/dev"
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/iam"
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
+	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
@@ -97,11 +101,18 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 
+	clk := &clock{}
 	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log})
-	handler := awsjson.New(awsjson.Config{
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now})
+	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
+	holder, err := nodeID()
+	if err != nil {
+		return err
+	}
+	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
+	api := awsjson.New(awsjson.Config{
 		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
-		Verifier:   sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{}),
+		Verifier:   verifier,
 		Principals: ids,
 		Regions:    cfg.Regions,
 		Logger:     log,
@@ -109,6 +120,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			return awsjson.Health{Status: "ok", Sealed: b.Sealed(), Version: Version}
 		},
 	})
+
+	var handler http.Handler = api
+	if cfg.Dev {
+		mux := http.NewServeMux()
+		mux.Handle("/", api)
+		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
+		handler = mux
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -131,6 +150,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	idle := trackNewConns(srv)
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); sched.Run(schedCtx) }()
+	defer func() { stopSched(); <-schedDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// test/e2e reads this line to learn the port when started on :0.
@@ -181,6 +204,22 @@ func (n *newConns) closeAll() {
 	for c := range n.conns {
 		c.Close()
 	}
+}
+
+// principals is what the dev clock needs to know who calls.
+type principals interface {
+	Principal(ctx context.Context, accessKeyID, sessionToken string) (auth.Principal, error)
+}
+
+// nodeID names this process for leases: host name plus random bits, so two
+// processes on one host differ.
+func nodeID() (string, error) {
+	host, _ := os.Hostname()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return host + "-" + hex.EncodeToString(b[:]), nil
 }
 
 // keyLookup adapts the identity store to the verifier's lookup contract.

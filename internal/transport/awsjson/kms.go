@@ -29,5 +29,10 @@ func KMS(s *kms.Service) *Service {
 		Op("GenerateDataKey", kms.ActGenerateDataKey, s.GenerateDataKey),
 		Op("GenerateDataKeyWithoutPlaintext", kms.ActGenerateDataKeyWithoutPlaintext, s.GenerateDataKeyWithoutPlaintext),
 		Op("GenerateRandom", kms.ActGenerateRandom, s.GenerateRandom),
+		Op("EnableKeyRotation", kms.ActEnableKeyRotation, s.EnableKeyRotation),
+		Op("DisableKeyRotation", kms.ActDisableKeyRotation, s.DisableKeyRotation),
+		Op("GetKeyRotationStatus", kms.ActGetKeyRotationStatus, s.GetKeyRotationStatus),
+		Op("RotateKeyOnDemand", kms.ActRotateKeyOnDemand, s.RotateKeyOnDemand),
+		Op("ListKeyRotations", kms.ActListKeyRotations, s.ListKeyRotations),
 	)
 }

@@ -1,0 +1,128 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/svcerr"
+)
+
+// errNotDue vetoes an automatic rotation that another pass already did.
+var errNotDue = errors.New("kms: rotation not due")
+
+// SweepReport counts what one sweep did.
+type SweepReport struct {
+	Rotated, Deleted int
+}
+
+// Sweep performs every automatic rotation and key deletion due at the
+// service's clock: keys past their DeletionDate are destroyed (material,
+// metadata and aliases), and enabled keys past their NextRotation get new
+// material. Each change re-checks its condition inside its own transaction,
+// so Sweep is idempotent and safe beside live requests and other sweeps; a
+// rotation or deletion that came due while the server was down happens on
+// the first sweep after start. Disabled keys do not rotate; they catch up
+// when re-enabled, as AWS does.
+func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
+	now := s.now().UTC()
+	var due []*keystore.Key
+	err := s.ks.Each(ctx, func(k *keystore.Key) error {
+		deleting := k.State == keystore.PendingDeletion && !k.DeletionDate.After(now)
+		rotating := k.State == keystore.Enabled && k.RotationPeriodInDays > 0 && !k.NextRotation.After(now)
+		if deleting || rotating {
+			due = append(due, k)
+		}
+		return nil
+	})
+	var rep SweepReport
+	if err != nil {
+		return rep, err
+	}
+	for _, k := range due {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if k.State == keystore.PendingDeletion {
+			err := s.ks.Destroy(ctx, k.Account, k.Region, k.ID, func(cur *keystore.Key) bool {
+				return cur.State == keystore.PendingDeletion && !cur.DeletionDate.After(now)
+			})
+			switch {
+			case err == nil:
+				rep.Deleted++
+				s.log.Info("deleted key after its waiting period", "key", s.keyARN(k), "deletion_date", k.DeletionDate)
+			case errors.Is(err, keystore.ErrNotDue), errors.Is(err, keystore.ErrNotFound):
+			default:
+				return rep, err
+			}
+			continue
+		}
+		_, err := s.rotate(ctx, k, rotationAutomatic)
+		switch {
+		case err == nil:
+			rep.Rotated++
+			s.log.Info("rotated key", "key", s.keyARN(k))
+		case errors.Is(err, errNotDue), svcerr.As(err) != nil && svcerr.CodeOf(err) != svcerr.Internal:
+			// Another pass got there first, or the key changed state.
+		default:
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// Lease elects the one node whose scheduler acts. Acquire takes or renews
+// the named lease for holder until now+ttl, and reports whether holder has it.
+type Lease interface {
+	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+}
+
+// Scheduler runs Sweep every interval while it holds the scheduler lease.
+type Scheduler struct {
+	Service  *Service
+	Lease    Lease
+	Holder   string
+	Interval time.Duration
+	Logger   *slog.Logger
+	// Kick, when non-nil, triggers an immediate sweep (the dev clock uses it).
+	Kick <-chan struct{}
+}
+
+// Run sweeps until ctx ends: once at start (catching up after downtime),
+// then every Interval, and whenever Kick fires.
+func (sc *Scheduler) Run(ctx context.Context) {
+	t := time.NewTicker(sc.Interval)
+	defer t.Stop()
+	for {
+		sc.once(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-sc.Kick:
+		}
+	}
+}
+
+// SweepNow runs one lease-guarded sweep at once, for the dev clock control.
+func (sc *Scheduler) SweepNow(ctx context.Context) { sc.once(ctx) }
+
+func (sc *Scheduler) once(ctx context.Context) {
+	held, err := sc.Lease.Acquire(ctx, "scheduler", sc.Holder, sc.Service.now(), 3*sc.Interval)
+	if err != nil {
+		sc.Logger.Warn("scheduler lease", "err", err)
+		return
+	}
+	if !held {
+		return
+	}
+	rep, err := sc.Service.Sweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		sc.Logger.Error("scheduler sweep failed", "err", err)
+	}
+	if rep.Rotated+rep.Deleted > 0 {
+		sc.Logger.Info("scheduler sweep", "rotated", rep.Rotated, "deleted", rep.Deleted)
+	}
+}
