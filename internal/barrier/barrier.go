@@ -1,22 +1,55 @@
 // Package barrier is the one place where Arca encrypts what it persists.
-// Every value written through a Barrier is sealed with AES-256-GCM under the
-// current term of the keyring; storage only ever sees sealed bytes.
+// A Barrier wraps a storage.Backend and is itself a storage.Backend: every
+// value written through it is sealed with AES-256-GCM before storage sees
+// it, and opened (authenticated) on the way back. Storage is untrusted; it
+// only ever holds sealed values.
 //
-// Sealed value format, version 1:
+// # Sealed value format (version 1)
 //
-//	0x01 | term (uint32 big-endian) | nonce (12 random bytes) | ciphertext ‖ 16-byte tag
+//	offset  size  field
+//	0       1     version, 0x01
+//	1       4     keyring term, uint32 big-endian
+//	5       12    nonce, from crypto/rand
+//	17      n+16  AES-256-GCM ciphertext of the n-byte plaintext, then the tag
 //
-// The AAD is the 5 header bytes followed by the storage path, so a value
-// that is altered in any byte, or moved to another path, fails to open.
+// The GCM additional data is the 5 header bytes followed by the storage
+// path, so a value altered in any byte (header included), truncated, or
+// moved to another path fails to open with an error wrapping ErrCorrupt;
+// the plaintext is never returned. Nonces are random, so each term should
+// seal fewer than 2^32 values (the GCM random-nonce bound); Rotate starts a
+// new term.
 //
-// The keyring (term → 32-byte key) is itself stored at "core/keyring",
-// wrapped by a seal (the Wrapper). Rotating adds a term; old terms stay to
-// read old values. Rewrapping changes the seal without touching values.
+// # Keyring
+//
+// The keyring maps terms (1, 2, ...) to 32-byte AES keys; the highest term
+// is active and seals all new writes, older terms still open old values.
+// It is stored at the reserved path "core/keyring", wrapped by a Wrapper
+// (the seal), in this binary encoding before wrapping:
+//
+//	version 0x01 | active term uint32 | count uint32 | count × (term uint32 | 32-byte key)
+//
+// (integers big-endian, entries in ascending term order). Key bytes never
+// pass through strings, JSON, logs or error messages. "core/keyring" and
+// everything under "core/keyring/" are refused to callers (ErrReserved) and
+// never listed, so nothing can read or clobber the keyring through the
+// barrier; other "core/..." paths are ordinary sealed paths.
+//
+// # Lifecycle and concurrency
+//
+// A new Barrier is sealed. Initialize (first run) or Unseal (later runs)
+// loads the keyring; Seal zeroes the key bytes and every data call then
+// returns ErrSealed. A Barrier is safe for concurrent use: data calls take
+// a lock-free snapshot of the keyring (an atomic pointer), the operations
+// that rewrite the stored keyring are serialized, and Seal never waits on
+// a Wrapper (which may be a slow HSM or network KMS). Caveat: Seal zeroes
+// the raw key bytes, but the AES key schedules inside crypto/cipher cannot
+// be wiped from Go; they become garbage once no call in flight uses them.
 //
 // It imports only internal/storage.
 package barrier
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -24,93 +57,245 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/arca-kms/arca/internal/storage"
 )
 
-// Wrapper protects the keyring at rest. Seals implement it. Unwrap must fail,
-// not return garbage, under a wrong key.
+// Wrapper protects the barrier keyring at rest. Seals implement it (dev now;
+// shamir, pkcs11, awskms later). Wrap's output is opaque to the barrier.
+// Unwrap must fail (not return garbage) on a wrong key or altered input.
 type Wrapper interface {
+	// Wrap encrypts and authenticates plaintext (the encoded keyring).
 	Wrap(ctx context.Context, plaintext []byte) ([]byte, error)
+	// Unwrap reverses Wrap, or fails.
 	Unwrap(ctx context.Context, ciphertext []byte) ([]byte, error)
 }
 
-// Sentinel errors callers branch on.
 var (
-	ErrSealed             = errors.New("barrier: sealed")
-	ErrNotInitialized     = errors.New("barrier: not initialized")
+	// ErrSealed is returned by every data call while the keyring is not
+	// loaded (before Initialize or Unseal, and after Seal).
+	ErrSealed = errors.New("barrier: sealed")
+	// ErrNotInitialized is returned by Unseal when storage holds no keyring.
+	ErrNotInitialized = errors.New("barrier: not initialized")
+	// ErrAlreadyInitialized is returned by Initialize when storage already
+	// holds a keyring; Initialize never overwrites one.
 	ErrAlreadyInitialized = errors.New("barrier: already initialized")
-	// ErrCorrupt: a stored value failed to authenticate.
+	// ErrCorrupt is returned (wrapped, with the path) when a stored value
+	// fails to open: altered, truncated, moved from another path, or sealed
+	// under a term this keyring does not hold.
 	ErrCorrupt = errors.New("barrier: value failed authentication")
-	// ErrReserved: the path belongs to the barrier itself.
+	// ErrReserved is returned (wrapped) for paths the barrier keeps for
+	// itself: "core/keyring" and everything under "core/keyring/".
 	ErrReserved = errors.New("barrier: reserved path")
 )
 
 const (
-	keyringPath  = "core/keyring"
-	valueVersion = 0x01
-	headerLen    = 5
-	nonceLen     = 12
-	keyLen       = 32
-	// keyringVersion prefixes the keyring's binary encoding.
+	keyringPath    = "core/keyring"
+	valueVersion   = 0x01
+	headerLen      = 5 // version + term
+	nonceLen       = 12
+	tagLen         = 16
+	overhead       = headerLen + nonceLen + tagLen
+	keyLen         = 32
 	keyringVersion = 0x01
+	keyringHeader  = 9 // version + active + count
+	keyringEntry   = 4 + keyLen
 )
 
-// keyring is an immutable snapshot of the barrier's keys.
+// errWrapperRoundTrip means a Wrapper could not unwrap what it had just
+// wrapped; storing its output would lock Arca out of its own data.
+var errWrapperRoundTrip = errors.New("barrier: the wrapper cannot unwrap its own output; keyring not stored")
+
+// errKeyringChanged means the stored keyring is not the one this barrier
+// last read or wrote (another process rotated or rewrapped it); overwriting
+// it could drop a term that values are sealed under.
+var errKeyringChanged = errors.New("barrier: the stored keyring changed since it was loaded; unseal again")
+
+// reserved reports whether path belongs to the barrier itself.
+func reserved(path string) bool {
+	return path == keyringPath || strings.HasPrefix(path, keyringPath+"/")
+}
+
+// keyring is an immutable set of keys and their cached AEADs. Its key bytes
+// are only read under Barrier.krMu while it is installed, because Seal
+// zeroes them; data calls use only the AEADs.
 type keyring struct {
 	active uint32
 	keys   map[uint32][]byte
 	aeads  map[uint32]cipher.AEAD
 }
 
+// newKeyring takes ownership of keys and builds one AEAD per term, so no
+// data call ever rebuilds a cipher.
+func newKeyring(active uint32, keys map[uint32][]byte) (*keyring, error) {
+	kr := &keyring{active: active, keys: keys, aeads: make(map[uint32]cipher.AEAD, len(keys))}
+	if _, ok := keys[active]; !ok {
+		kr.destroy()
+		return nil, errors.New("barrier: keyring lacks its active term")
+	}
+	for t, k := range keys {
+		if t == 0 || len(k) != keyLen {
+			kr.destroy()
+			return nil, errors.New("barrier: malformed keyring")
+		}
+		blk, err := aes.NewCipher(k)
+		if err != nil {
+			kr.destroy()
+			return nil, err
+		}
+		if kr.aeads[t], err = cipher.NewGCM(blk); err != nil {
+			kr.destroy()
+			return nil, err
+		}
+	}
+	return kr, nil
+}
+
+// destroy zeroes the key bytes.
 func (kr *keyring) destroy() {
 	for _, k := range kr.keys {
 		clear(k)
 	}
 }
 
-// Barrier encrypts values on their way to storage. It is safe for
-// concurrent use and implements storage.Backend.
+func randomKey() ([]byte, error) {
+	k := make([]byte, keyLen)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// encode returns the keyring's binary encoding (see the package doc). The
+// caller must clear it when done.
+func (kr *keyring) encode() []byte {
+	terms := make([]uint32, 0, len(kr.keys))
+	for t := range kr.keys {
+		terms = append(terms, t)
+	}
+	slices.Sort(terms)
+	out := make([]byte, 0, keyringHeader+len(terms)*keyringEntry)
+	out = append(out, keyringVersion)
+	out = binary.BigEndian.AppendUint32(out, kr.active)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(terms)))
+	for _, t := range terms {
+		out = binary.BigEndian.AppendUint32(out, t)
+		out = append(out, kr.keys[t]...)
+	}
+	return out
+}
+
+// decodeKeyring parses encode's output; it copies the key bytes, so the
+// caller may clear b.
+func decodeKeyring(b []byte) (*keyring, error) {
+	bad := errors.New("barrier: malformed keyring")
+	if len(b) < keyringHeader || b[0] != keyringVersion {
+		return nil, bad
+	}
+	active := binary.BigEndian.Uint32(b[1:])
+	n := binary.BigEndian.Uint32(b[5:])
+	rest := b[keyringHeader:]
+	if n == 0 || uint64(len(rest)) != uint64(n)*keyringEntry {
+		return nil, bad
+	}
+	keys := make(map[uint32][]byte, n)
+	for ; len(rest) > 0; rest = rest[keyringEntry:] {
+		t := binary.BigEndian.Uint32(rest)
+		if _, dup := keys[t]; dup {
+			(&keyring{keys: keys}).destroy()
+			return nil, bad
+		}
+		keys[t] = bytes.Clone(rest[4:keyringEntry])
+	}
+	return newKeyring(active, keys)
+}
+
+// withNewTerm returns a copy of kr plus a fresh key as the new active term.
+// Call it with Barrier.krMu held, while kr is installed.
+func (kr *keyring) withNewTerm() (*keyring, error) {
+	var top uint32
+	keys := make(map[uint32][]byte, len(kr.keys)+1)
+	for t, k := range kr.keys {
+		top = max(top, t)
+		keys[t] = bytes.Clone(k)
+	}
+	if top == math.MaxUint32 {
+		(&keyring{keys: keys}).destroy()
+		return nil, errors.New("barrier: keyring terms exhausted")
+	}
+	k, err := randomKey()
+	if err != nil {
+		(&keyring{keys: keys}).destroy()
+		return nil, err
+	}
+	keys[top+1] = k
+	return newKeyring(top+1, keys)
+}
+
+// Barrier encrypts values on their way to storage and implements
+// storage.Backend over plaintext. It is safe for concurrent use.
 type Barrier struct {
-	b      storage.Backend
-	mu     sync.RWMutex // guards kr and closed
-	kr     *keyring     // nil while sealed
-	closed bool
+	backend storage.Backend
+	kr      atomic.Pointer[keyring] // nil while sealed
+	closed  atomic.Bool
+
+	// krMu orders installing and destroying keyrings against reading their
+	// key bytes. It is held briefly and never across I/O.
+	krMu sync.Mutex
+
+	// opMu serializes the calls that read or write the stored keyring
+	// (Initialize, Unseal, Rotate, Rewrap), which call the Wrapper and
+	// storage. Seal does not take it.
+	opMu sync.Mutex
+	// stored is the wrapped keyring as last read or written; guarded by opMu.
+	stored []byte
 }
 
 var _ storage.Backend = (*Barrier)(nil)
 
-// New returns a sealed Barrier over backend.
-func New(backend storage.Backend) *Barrier { return &Barrier{b: backend} }
+// New returns a sealed Barrier over backend. The Barrier owns backend and
+// closes it on Close.
+func New(backend storage.Backend) *Barrier { return &Barrier{backend: backend} }
 
-// Initialized reports whether a keyring exists in storage.
+// Initialized reports whether storage holds a keyring.
 func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
-	_, err := b.b.Get(ctx, keyringPath)
+	_, err := b.backend.Get(ctx, keyringPath)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
-// Initialize creates a keyring with one fresh key (term 1), stores it
-// wrapped by w, and leaves the barrier unsealed.
+// Initialize creates a fresh keyring (term 1: 32 random bytes from
+// crypto/rand), stores it wrapped by w, and leaves the barrier unsealed. It
+// returns ErrAlreadyInitialized, changing nothing, if a keyring exists.
 func (b *Barrier) Initialize(ctx context.Context, w Wrapper) error {
-	key := make([]byte, keyLen)
-	if _, err := rand.Read(key); err != nil {
+	b.opMu.Lock()
+	defer b.opMu.Unlock()
+	key, err := randomKey()
+	if err != nil {
 		return err
 	}
 	kr, err := newKeyring(1, map[uint32][]byte{1: key})
 	if err != nil {
 		return err
 	}
-	enc := encodeKeyring(kr)
+	enc := kr.encode()
 	defer clear(enc)
-	wrapped, err := w.Wrap(ctx, enc)
+	wrapped, err := wrap(ctx, w, enc)
 	if err != nil {
-		return fmt.Errorf("barrier: wrap keyring: %w", err)
+		kr.destroy()
+		return err
 	}
-	err = b.b.Update(ctx, func(tx storage.Tx) error {
+	err = b.backend.Update(ctx, func(tx storage.Tx) error {
 		if _, err := tx.Get(ctx, keyringPath); err == nil {
 			return ErrAlreadyInitialized
 		} else if !errors.Is(err, storage.ErrNotFound) {
@@ -122,14 +307,17 @@ func (b *Barrier) Initialize(ctx context.Context, w Wrapper) error {
 		kr.destroy()
 		return err
 	}
-	b.install(kr)
-	return nil
+	b.stored = wrapped
+	return b.install(kr)
 }
 
-// Unseal loads the keyring and unwraps it with w. On a wrong wrapper it
-// returns an error and stays sealed.
+// Unseal loads the keyring from storage and unwraps it with w. With a wrong
+// wrapper it returns an error and the barrier stays as it was (sealed, if
+// it was). Unsealing an unsealed barrier reloads the keyring.
 func (b *Barrier) Unseal(ctx context.Context, w Wrapper) error {
-	wrapped, err := b.b.Get(ctx, keyringPath)
+	b.opMu.Lock()
+	defer b.opMu.Unlock()
+	wrapped, err := b.backend.Get(ctx, keyringPath)
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrNotInitialized
 	}
@@ -145,228 +333,231 @@ func (b *Barrier) Unseal(ctx context.Context, w Wrapper) error {
 	if err != nil {
 		return err
 	}
-	b.install(kr)
+	b.stored = wrapped
+	return b.install(kr)
+}
+
+// install makes kr the live keyring, destroying the one it replaces.
+func (b *Barrier) install(kr *keyring) error {
+	b.krMu.Lock()
+	defer b.krMu.Unlock()
+	if b.closed.Load() {
+		kr.destroy()
+		return storage.ErrClosed
+	}
+	if old := b.kr.Swap(kr); old != nil {
+		old.destroy()
+	}
 	return nil
 }
 
-func (b *Barrier) install(kr *keyring) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.kr != nil {
-		b.kr.destroy()
-	}
-	b.kr = kr
-}
-
-// Seal zeroes the keyring in memory; afterwards every data call returns
-// ErrSealed until Unseal.
+// Seal zeroes the keyring's key bytes in memory; every data call then
+// returns ErrSealed until Unseal. It never blocks on storage or a Wrapper.
 func (b *Barrier) Seal() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.kr != nil {
-		b.kr.destroy()
-		b.kr = nil
+	b.krMu.Lock()
+	defer b.krMu.Unlock()
+	if old := b.kr.Swap(nil); old != nil {
+		old.destroy()
 	}
 }
 
 // Sealed reports whether the barrier is sealed.
-func (b *Barrier) Sealed() bool {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.kr == nil
-}
+func (b *Barrier) Sealed() bool { return b.kr.Load() == nil }
 
-// Rotate adds a new keyring term that encrypts all new writes; values
-// written under older terms still open. It returns the new term.
-func (b *Barrier) Rotate(ctx context.Context, w Wrapper) (uint32, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.kr == nil {
+// Rotate adds a new keyring term, stores the keyring wrapped by w (normally
+// the seal in use) and, once that write is durable, makes the new term seal
+// all new writes. Values sealed under older terms still open. If the
+// barrier is sealed while Rotate runs, the new term is stored but takes
+// effect only at the next Unseal, and Rotate returns ErrSealed.
+func (b *Barrier) Rotate(ctx context.Context, w Wrapper) (term uint32, err error) {
+	b.opMu.Lock()
+	defer b.opMu.Unlock()
+	b.krMu.Lock()
+	cur, err := b.snapshot()
+	var next *keyring
+	if err == nil {
+		next, err = cur.withNewTerm()
+	}
+	b.krMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	enc := next.encode()
+	defer clear(enc)
+	if err := b.store(ctx, w, enc); err != nil {
+		next.destroy()
+		return 0, err
+	}
+	b.krMu.Lock()
+	defer b.krMu.Unlock()
+	if !b.kr.CompareAndSwap(cur, next) {
+		next.destroy()
 		return 0, ErrSealed
 	}
-	key := make([]byte, keyLen)
-	if _, err := rand.Read(key); err != nil {
-		return 0, err
-	}
-	keys := make(map[uint32][]byte, len(b.kr.keys)+1)
-	for t, k := range b.kr.keys {
-		keys[t] = append([]byte(nil), k...)
-	}
-	term := b.kr.active + 1
-	keys[term] = key
-	kr, err := newKeyring(term, keys)
-	if err != nil {
-		return 0, err
-	}
-	if err := b.storeKeyring(ctx, w, kr); err != nil {
-		kr.destroy()
-		return 0, err
-	}
-	b.kr.destroy()
-	b.kr = kr
-	return term, nil
+	cur.destroy()
+	return next.active, nil
 }
 
-// Rewrap stores the keyring wrapped by a different Wrapper, for rekeying or
-// moving to another seal. Values are untouched.
+// Rewrap re-stores the keyring wrapped by w instead of the current wrapper
+// (rekey, or migration to another seal); values are untouched. Afterwards
+// only w unseals.
 func (b *Barrier) Rewrap(ctx context.Context, w Wrapper) error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.kr == nil {
-		return ErrSealed
+	b.opMu.Lock()
+	defer b.opMu.Unlock()
+	b.krMu.Lock()
+	cur, err := b.snapshot()
+	var enc []byte
+	if err == nil {
+		enc = cur.encode()
 	}
-	return b.storeKeyring(ctx, w, b.kr)
+	b.krMu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer clear(enc)
+	return b.store(ctx, w, enc)
 }
 
-func (b *Barrier) storeKeyring(ctx context.Context, w Wrapper, kr *keyring) error {
-	enc := encodeKeyring(kr)
-	defer clear(enc)
+// wrap wraps the encoded keyring and checks w can unwrap it again, so a
+// faulty seal is caught before its output replaces a working keyring.
+func wrap(ctx context.Context, w Wrapper, enc []byte) ([]byte, error) {
 	wrapped, err := w.Wrap(ctx, enc)
 	if err != nil {
-		return fmt.Errorf("barrier: wrap keyring: %w", err)
+		return nil, fmt.Errorf("barrier: wrap keyring: %w", err)
 	}
-	return b.b.Put(ctx, keyringPath, wrapped)
+	back, err := w.Unwrap(ctx, wrapped)
+	ok := err == nil && bytes.Equal(back, enc)
+	clear(back)
+	if !ok {
+		return nil, errWrapperRoundTrip
+	}
+	return wrapped, nil
 }
 
-func newKeyring(active uint32, keys map[uint32][]byte) (*keyring, error) {
-	kr := &keyring{active: active, keys: keys, aeads: make(map[uint32]cipher.AEAD, len(keys))}
-	for t, k := range keys {
-		blk, err := aes.NewCipher(k)
-		if err != nil {
-			return nil, err
-		}
-		if kr.aeads[t], err = cipher.NewGCM(blk); err != nil {
-			return nil, err
-		}
+// store wraps enc with w and replaces the stored keyring, provided it is
+// still the one this barrier last saw. b.opMu must be held.
+func (b *Barrier) store(ctx context.Context, w Wrapper, enc []byte) error {
+	wrapped, err := wrap(ctx, w, enc)
+	if err != nil {
+		return err
 	}
-	if _, ok := keys[active]; !ok {
-		return nil, errors.New("barrier: keyring lacks its active term")
+	err = b.backend.Update(ctx, func(tx storage.Tx) error {
+		cur, err := tx.Get(ctx, keyringPath)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrNotInitialized
+		}
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(cur, b.stored) {
+			return errKeyringChanged
+		}
+		return tx.Put(ctx, keyringPath, wrapped)
+	})
+	if err != nil {
+		return err
+	}
+	b.stored = wrapped
+	return nil
+}
+
+// snapshot returns the live keyring, or why there is none.
+func (b *Barrier) snapshot() (*keyring, error) {
+	if b.closed.Load() {
+		return nil, storage.ErrClosed
+	}
+	kr := b.kr.Load()
+	if kr == nil {
+		return nil, ErrSealed
 	}
 	return kr, nil
 }
 
-// encodeKeyring: version | active term | count | (term | 32-byte key)*,
-// integers uint32 big-endian. Binary, so key bytes never pass through strings.
-func encodeKeyring(kr *keyring) []byte {
-	out := make([]byte, 0, 9+len(kr.keys)*(4+keyLen))
-	out = append(out, keyringVersion)
-	out = binary.BigEndian.AppendUint32(out, kr.active)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(kr.keys)))
-	for t, k := range kr.keys {
-		out = binary.BigEndian.AppendUint32(out, t)
-		out = append(out, k...)
-	}
-	return out
+// aad is the GCM additional data: the value's header, then its path.
+func aad(header []byte, path string) []byte {
+	return append(append(make([]byte, 0, headerLen+len(path)), header[:headerLen]...), path...)
 }
 
-func decodeKeyring(b []byte) (*keyring, error) {
-	bad := errors.New("barrier: malformed keyring")
-	if len(b) < 9 || b[0] != keyringVersion {
-		return nil, bad
-	}
-	active := binary.BigEndian.Uint32(b[1:])
-	n := binary.BigEndian.Uint32(b[5:])
-	rest := b[9:]
-	if uint64(len(rest)) != uint64(n)*(4+keyLen) {
-		return nil, bad
-	}
-	keys := make(map[uint32][]byte, n)
-	for range n {
-		keys[binary.BigEndian.Uint32(rest)] = append([]byte(nil), rest[4:4+keyLen]...)
-		rest = rest[4+keyLen:]
-	}
-	return newKeyring(active, keys)
-}
-
-func (b *Barrier) snapshot() (*keyring, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
-		return nil, storage.ErrClosed
-	}
-	if b.kr == nil {
-		return nil, ErrSealed
-	}
-	return b.kr, nil
-}
-
-func checkPath(path string) error {
-	if path == keyringPath {
-		return ErrReserved
-	}
-	return nil
-}
-
+// seal returns the sealed form of plaintext for path under the active term.
 func seal(kr *keyring, path string, plaintext []byte) ([]byte, error) {
-	out := make([]byte, headerLen+nonceLen, headerLen+nonceLen+len(plaintext)+16)
+	out := make([]byte, headerLen+nonceLen, overhead+len(plaintext))
 	out[0] = valueVersion
 	binary.BigEndian.PutUint32(out[1:], kr.active)
 	if _, err := rand.Read(out[headerLen:]); err != nil {
 		return nil, err
 	}
-	aad := make([]byte, 0, headerLen+len(path))
-	aad = append(append(aad, out[:headerLen]...), path...)
-	return kr.aeads[kr.active].Seal(out, out[headerLen:], plaintext, aad), nil
+	return kr.aeads[kr.active].Seal(out, out[headerLen:], plaintext, aad(out, path)), nil
 }
 
+// open authenticates and decrypts a sealed value read from path. It
+// decrypts in place, so sealed must be owned by the caller. It never
+// returns plaintext with an error.
 func open(kr *keyring, path string, sealed []byte) ([]byte, error) {
-	if len(sealed) < headerLen+nonceLen+16 || sealed[0] != valueVersion {
-		return nil, fmt.Errorf("%w: %s", ErrCorrupt, path)
+	if len(sealed) < overhead {
+		return nil, fmt.Errorf("%w: %s: %d bytes is too short", ErrCorrupt, path, len(sealed))
 	}
-	aead, ok := kr.aeads[binary.BigEndian.Uint32(sealed[1:])]
+	if sealed[0] != valueVersion {
+		return nil, fmt.Errorf("%w: %s: unknown format version %d", ErrCorrupt, path, sealed[0])
+	}
+	term := binary.BigEndian.Uint32(sealed[1:])
+	aead, ok := kr.aeads[term]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s: unknown term", ErrCorrupt, path)
+		return nil, fmt.Errorf("%w: %s: unknown keyring term %d", ErrCorrupt, path, term)
 	}
-	aad := make([]byte, 0, headerLen+len(path))
-	aad = append(append(aad, sealed[:headerLen]...), path...)
-	pt, err := aead.Open(nil, sealed[headerLen:headerLen+nonceLen], sealed[headerLen+nonceLen:], aad)
+	ct := sealed[headerLen+nonceLen:]
+	pt, err := aead.Open(ct[:0], sealed[headerLen:headerLen+nonceLen], ct, aad(sealed, path))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrCorrupt, path)
 	}
 	return pt, nil
 }
 
-// Get implements storage.Reader.
+// Get implements storage.Reader: it returns the opened value at path.
 func (b *Barrier) Get(ctx context.Context, path string) ([]byte, error) {
-	return (&tx{b: b, r: b.b, w: b.b}).Get(ctx, path)
+	return (&tx{b: b, r: b.backend, w: b.backend}).Get(ctx, path)
 }
 
-// List implements storage.Reader. The keyring is never listed.
+// List implements storage.Reader with opened values. Reserved paths are
+// never listed, and a prefix inside them is refused.
 func (b *Barrier) List(ctx context.Context, prefix, after string, limit int) ([]storage.Entry, error) {
-	return (&tx{b: b, r: b.b, w: b.b}).List(ctx, prefix, after, limit)
+	return (&tx{b: b, r: b.backend, w: b.backend}).List(ctx, prefix, after, limit)
 }
 
-// Put implements storage.Writer.
+// Put implements storage.Writer: it seals value for path under the active
+// term and stores it durably.
 func (b *Barrier) Put(ctx context.Context, path string, value []byte) error {
-	return (&tx{b: b, r: b.b, w: b.b}).Put(ctx, path, value)
+	return (&tx{b: b, r: b.backend, w: b.backend}).Put(ctx, path, value)
 }
 
 // Delete implements storage.Writer.
 func (b *Barrier) Delete(ctx context.Context, path string) error {
-	return (&tx{b: b, r: b.b, w: b.b}).Delete(ctx, path)
+	return (&tx{b: b, r: b.backend, w: b.backend}).Delete(ctx, path)
 }
 
-// Update implements storage.Backend: fn sees and writes plaintext, storage
-// sees sealed values, all in one storage transaction.
+// Update implements storage.Backend: fn reads and writes plaintext through
+// tx, storage sees sealed values, all in one storage transaction with the
+// storage's guarantees (including that fn may run more than once). If the
+// barrier is sealed while fn runs, tx calls fail with ErrSealed and nothing
+// is written unless fn ignores that.
 func (b *Barrier) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
 	if _, err := b.snapshot(); err != nil {
 		return err
 	}
-	return b.b.Update(ctx, func(stx storage.Tx) error {
+	return b.backend.Update(ctx, func(stx storage.Tx) error {
 		return fn(&tx{b: b, r: stx, w: stx})
 	})
 }
 
-// Close implements storage.Backend; it seals the barrier and closes storage.
+// Close seals the barrier and closes the storage under it. It is safe to
+// call more than once.
 func (b *Barrier) Close() error {
+	b.closed.Store(true)
 	b.Seal()
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	return b.b.Close()
+	return b.backend.Close()
 }
 
-// tx seals and opens values around a storage reader and writer.
+// tx seals and opens values around a storage reader and writer: the
+// backend itself outside Update, a storage.Tx inside it.
 type tx struct {
 	b *Barrier
 	r storage.Reader
@@ -374,8 +565,8 @@ type tx struct {
 }
 
 func (t *tx) Get(ctx context.Context, path string) ([]byte, error) {
-	if err := checkPath(path); err != nil {
-		return nil, err
+	if reserved(path) {
+		return nil, fmt.Errorf("%w: %s", ErrReserved, path)
 	}
 	kr, err := t.b.snapshot()
 	if err != nil {
@@ -389,41 +580,45 @@ func (t *tx) Get(ctx context.Context, path string) ([]byte, error) {
 }
 
 func (t *tx) List(ctx context.Context, prefix, after string, limit int) ([]storage.Entry, error) {
+	if reserved(prefix) {
+		return nil, fmt.Errorf("%w: %s", ErrReserved, prefix)
+	}
 	kr, err := t.b.snapshot()
 	if err != nil {
 		return nil, err
 	}
-	ents, err := t.r.List(ctx, prefix, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]storage.Entry, 0, len(ents))
-	skipped := false
-	for _, e := range ents {
-		if e.Key == keyringPath {
-			skipped = true
-			continue
+	var out []storage.Entry
+	for {
+		want := 0
+		if limit > 0 {
+			want = limit - len(out)
 		}
-		pt, err := open(kr, e.Key, e.Value)
+		ents, err := t.r.List(ctx, prefix, after, want)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, storage.Entry{Key: e.Key, Value: pt})
-	}
-	if skipped && limit > 0 && len(ents) == limit {
-		// The skipped keyring cost a full page one entry: fetch the rest.
-		more, err := t.List(ctx, prefix, ents[len(ents)-1].Key, limit-len(out))
-		if err != nil {
-			return nil, err
+		for _, e := range ents {
+			if reserved(e.Key) {
+				continue
+			}
+			pt, err := open(kr, e.Key, e.Value)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, storage.Entry{Key: e.Key, Value: pt})
 		}
-		out = append(out, more...)
+		// A full page that contained reserved entries leaves the caller
+		// short: read on from where storage stopped.
+		if limit <= 0 || len(out) >= limit || len(ents) < want {
+			return out, nil
+		}
+		after = ents[len(ents)-1].Key
 	}
-	return out, nil
 }
 
 func (t *tx) Put(ctx context.Context, path string, value []byte) error {
-	if err := checkPath(path); err != nil {
-		return err
+	if reserved(path) {
+		return fmt.Errorf("%w: %s", ErrReserved, path)
 	}
 	kr, err := t.b.snapshot()
 	if err != nil {
@@ -437,8 +632,8 @@ func (t *tx) Put(ctx context.Context, path string, value []byte) error {
 }
 
 func (t *tx) Delete(ctx context.Context, path string) error {
-	if err := checkPath(path); err != nil {
-		return err
+	if reserved(path) {
+		return fmt.Errorf("%w: %s", ErrReserved, path)
 	}
 	if _, err := t.b.snapshot(); err != nil {
 		return err

@@ -75,12 +75,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	log.Warn("DEVELOPMENT MODE: the root key is kept in a file next to the data, and credentials are printed; never use --dev in production",
 		"data_dir", cfg.DataDir)
-	seal, created, err := dev.Open(cfg.DataDir)
+	b := barrier.New(backend)
+	initialized, err := b.Initialized(ctx)
 	if err != nil {
 		return err
 	}
-	b := barrier.New(backend)
-	initialized, err := b.Initialized(ctx)
+	sealPath := filepath.Join(cfg.DataDir, dev.FileName)
+	if _, err := os.Stat(sealPath); initialized && errors.Is(err, os.ErrNotExist) {
+		// A new key could never open this data: refuse rather than create one.
+		return fmt.Errorf("%s is missing: this data dir was initialized with that dev seal key and cannot be opened without it", sealPath)
+	}
+	seal, created, err := dev.Open(cfg.DataDir)
 	if err != nil {
 		return err
 	}

@@ -42,13 +42,14 @@ type Reader interface {
 type Writer interface {
 	// Put stores value at key, replacing any previous value. When Put on a
 	// Backend returns nil, the write is durable (it survives kill -9).
+	// Keys must be non-empty; a nil value is stored as an empty one.
 	Put(ctx context.Context, key string, value []byte) error
 	// Delete removes key. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 }
 
 // Tx is a serializable transaction. It is only valid inside the function
-// passed to Backend.Update.
+// passed to Backend.Update, and only on the goroutine running that function.
 type Tx interface {
 	Reader
 	Writer
@@ -61,8 +62,11 @@ type Backend interface {
 	// Update runs fn in a serializable read-write transaction and commits it
 	// durably when fn returns nil; when fn returns an error nothing it wrote
 	// is kept and that error is returned. An implementation may run fn more
-	// than once (to retry a serialization conflict), so fn must have no side
-	// effects outside tx.
+	// than once (to retry a serialization conflict, or because it shared a
+	// group commit with a transaction that failed), so fn must have no side
+	// effects outside tx. fn must use only tx: calling the Backend itself
+	// from inside fn may deadlock. If ctx is already done, Update returns
+	// ctx.Err() without running fn.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	// Close releases the backend. It is safe to call more than once.
 	Close() error
