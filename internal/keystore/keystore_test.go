@@ -81,7 +81,7 @@ func TestAddVersionAndDestroy(t *testing.T) {
 	t.Parallel()
 	b := memory.New()
 	s := New(b)
-	k, m1 := newKey(t, s, "k1")
+	_, m1 := newKey(t, s, "k1")
 	newKey(t, s, "k2")
 	m2, _ := kmscrypto.Generate(kmscrypto.SymmetricDefault)
 	k, err := s.AddVersion(ctx, "a", "r", "k1", m2, time.Unix(2, 0), func(_ *Key, v *Version) error { v.Rotation = "ON_DEMAND"; return nil })

@@ -202,7 +202,7 @@ func (s *Server) serve(r *http.Request, reqID string) (any, error) {
 		return nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to correct service: '%s'. ", svc.SigningName)
 	}
 	if !s.regions[res.Region] {
-		return nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to a valid region. Arca serves: %s", s.regionList())
+		return nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to a valid region, not '%s'. ", res.Region)
 	}
 	p, err := s.princ.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
 	if err != nil {
@@ -220,14 +220,6 @@ func (s *Server) serve(r *http.Request, reqID string) (any, error) {
 		RequestID: reqID, SecureTransport: r.TLS != nil,
 	}
 	return op.Handle(r.Context(), c, body)
-}
-
-func (s *Server) regionList() string {
-	var rs []string
-	for r := range s.regions {
-		rs = append(rs, r)
-	}
-	return strings.Join(rs, ", ")
 }
 
 // readBody reads the whole body, refusing anything over MaxBodyBytes: by
