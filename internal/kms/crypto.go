@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/arca-kms/arca/internal/auth"
@@ -27,7 +28,7 @@ func invalidCiphertext() error {
 
 // cryptoKey resolves the key a cryptographic operation uses (alias forms
 // allowed), authorizes the action and checks state and usage.
-func (s *Service) cryptoKey(ctx context.Context, c *auth.Caller, id, action string) (*keystore.Key, error) {
+func (s *Service) cryptoKey(ctx context.Context, c *auth.Caller, id, action string, usage string) (*keystore.Key, error) {
 	if err := checkKeyID("keyId", id); err != nil {
 		return nil, err
 	}
@@ -35,47 +36,98 @@ func (s *Service) cryptoKey(ctx context.Context, c *auth.Caller, id, action stri
 	if err != nil {
 		return nil, err
 	}
-	return k, s.usable(ctx, c, k, action)
+	return k, s.usable(ctx, c, k, action, usage)
 }
 
-func (s *Service) usable(ctx context.Context, c *auth.Caller, k *keystore.Key, action string) error {
+// usable authorizes action on k and checks its state and usage.
+func (s *Service) usable(ctx context.Context, c *auth.Caller, k *keystore.Key, action, usage string) error {
 	if err := s.authorize(ctx, c, action, k); err != nil {
 		return err
 	}
 	if err := s.checkState(k, classCrypto); err != nil {
 		return err
 	}
-	if k.Usage != UsageEncryptDecrypt {
+	if k.Usage != usage {
 		return svcerr.New(svcerr.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", s.keyARN(k), k.Usage, strings.TrimPrefix(action, "kms:"))
 	}
 	return nil
 }
 
-// checkAlgorithm validates an EncryptionAlgorithm member against key k.
+var allEncryptionAlgorithms = []string{algSymmetricDefault, "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
+
+// checkAlgorithm validates an EncryptionAlgorithm member, and when k is
+// given, that k supports it. The default is SYMMETRIC_DEFAULT, as AWS's.
 func (s *Service) checkAlgorithm(field, alg string, k *keystore.Key) (string, error) {
 	if alg == "" {
 		alg = algSymmetricDefault
 	}
-	if err := checkEnum(field, alg, algSymmetricDefault, "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"); err != nil {
+	if err := checkEnum(field, alg, allEncryptionAlgorithms...); err != nil {
 		return "", err
 	}
-	if k != nil && alg != algSymmetricDefault {
-		return "", svcerr.New(svcerr.InvalidKeyUsage, "%s does not support the %s encryption algorithm.", s.keyARN(k), alg)
+	if k != nil {
+		algs, err := kmscrypto.AlgorithmsFor(k.Spec, kmscrypto.KeyUsage(k.Usage))
+		if err != nil || !slices.Contains(algs.EncryptionAlgorithms, kmscrypto.EncryptionAlgorithm(alg)) {
+			return "", svcerr.New(svcerr.InvalidKeyUsage, "%s does not support the %s encryption algorithm.", s.keyARN(k), alg)
+		}
 	}
 	return alg, nil
 }
 
-// seal encrypts plaintext under the current version of k.
-func (s *Service) seal(ctx context.Context, k *keystore.Key, plaintext []byte, ec map[string]string) ([]byte, error) {
+// seal encrypts plaintext under the current version of k: into Arca's
+// ciphertext blob for symmetric keys, and as the algorithm's raw
+// ciphertext for asymmetric ones, as AWS returns it.
+func (s *Service) seal(ctx context.Context, k *keystore.Key, alg string, plaintext []byte, ec map[string]string) ([]byte, error) {
+	if !isSymmetric(k.Spec) {
+		if len(ec) > 0 {
+			return nil, svcerr.Validationf("EncryptionContext is not supported with asymmetric KMS keys.")
+		}
+		max, err := kmscrypto.MaxPlaintextSize(k.Spec, kmscrypto.EncryptionAlgorithm(alg))
+		if err != nil {
+			return nil, svcerr.New(svcerr.InvalidKeyUsage, "%s does not support the %s encryption algorithm.", s.keyARN(k), alg)
+		}
+		if len(plaintext) > max {
+			return nil, svcerr.Validationf("Plaintext of %d bytes is too large for %s with %s: at most %d bytes.", len(plaintext), k.Spec, alg, max)
+		}
+	}
 	m, err := s.ks.Material(ctx, k, k.Current)
 	if err != nil {
 		return nil, svcerr.InternalError(err)
+	}
+	if !isSymmetric(k.Spec) {
+		ct, err := kmscrypto.EncryptAsymmetric(m, kmscrypto.EncryptionAlgorithm(alg), plaintext)
+		if err != nil {
+			return nil, cryptoErr(err)
+		}
+		return ct, nil
 	}
 	blob, err := kmscrypto.EncryptSymmetric(m, kmscrypto.Header{KeyID: blobKeyRef(k), Version: k.Current}, plaintext, ec)
 	if err != nil {
 		return nil, svcerr.InternalError(err)
 	}
 	return blob, nil
+}
+
+// cryptoErr maps kmscrypto's sentinel errors to AWS error codes.
+func cryptoErr(err error) error {
+	switch {
+	case errors.Is(err, kmscrypto.ErrInvalidCiphertext):
+		return invalidCiphertext()
+	case errors.Is(err, kmscrypto.ErrPlaintextTooLarge):
+		return svcerr.Validationf("The plaintext is too large for this key and algorithm.")
+	case errors.Is(err, kmscrypto.ErrInvalidDigestLength):
+		return svcerr.Validationf("Digest is invalid length for algorithm: the message length must equal the digest length of the signing algorithm.")
+	case errors.Is(err, kmscrypto.ErrInvalidMessageType):
+		return svcerr.Validationf("The MessageType is not valid for this signing algorithm.")
+	case errors.Is(err, kmscrypto.ErrUnsupportedAlgorithm), errors.Is(err, kmscrypto.ErrUnsupportedSpec):
+		return svcerr.New(svcerr.InvalidKeyUsage, "The algorithm is not supported by this KMS key.")
+	case errors.Is(err, kmscrypto.ErrInvalidPublicKey):
+		return svcerr.Validationf("PublicKey is not a valid DER-encoded SubjectPublicKeyInfo for this key's curve.")
+	case errors.Is(err, kmscrypto.ErrInvalidSignature):
+		return svcerr.New(svcerr.InvalidSignatureKMS, "")
+	case errors.Is(err, kmscrypto.ErrInvalidMAC):
+		return svcerr.New(svcerr.InvalidMacKMS, "")
+	}
+	return svcerr.InternalError(err)
 }
 
 // open finds the key that made blob, checks it against keyID when given,
@@ -102,6 +154,9 @@ func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, 
 		}
 		want = k
 	}
+	if want != nil && !isSymmetric(want.Spec) {
+		return s.openAsymmetric(ctx, c, want, blob, alg, ec, action, dry)
+	}
 	h, err := kmscrypto.ParseHeader(blob)
 	if err != nil {
 		return nil, nil, invalidCiphertext()
@@ -120,7 +175,7 @@ func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, 
 	if err != nil {
 		return nil, nil, svcerr.InternalError(err)
 	}
-	if err := s.usable(ctx, c, k, action); err != nil {
+	if err := s.usable(ctx, c, k, action, UsageEncryptDecrypt); err != nil {
 		return nil, nil, err
 	}
 	if _, err := s.checkAlgorithm("encryptionAlgorithm", alg, k); err != nil {
@@ -137,6 +192,36 @@ func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, 
 		return nil, nil, svcerr.InternalError(err)
 	}
 	pt, err := kmscrypto.DecryptSymmetric(m, blob, ec)
+	if err != nil {
+		return nil, nil, invalidCiphertext()
+	}
+	return k, pt, nil
+}
+
+// openAsymmetric decrypts a raw asymmetric ciphertext with the key the
+// request named; asymmetric ciphertexts carry no header, so AWS requires the
+// KeyId and the algorithm.
+func (s *Service) openAsymmetric(ctx context.Context, c *auth.Caller, k *keystore.Key, ct []byte, alg string, ec map[string]string, action string, dry bool) (*keystore.Key, []byte, error) {
+	if err := s.usable(ctx, c, k, action, UsageEncryptDecrypt); err != nil {
+		return nil, nil, err
+	}
+	if alg == "" || alg == algSymmetricDefault {
+		return nil, nil, svcerr.New(svcerr.InvalidKeyUsage, "%s is an asymmetric key: specify one of its encryption algorithms.", s.keyARN(k))
+	}
+	if _, err := s.checkAlgorithm("encryptionAlgorithm", alg, k); err != nil {
+		return nil, nil, err
+	}
+	if len(ec) > 0 {
+		return nil, nil, svcerr.Validationf("EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	if dry {
+		return nil, nil, dryRun()
+	}
+	m, err := s.ks.Material(ctx, k, k.Current)
+	if err != nil {
+		return nil, nil, svcerr.InternalError(err)
+	}
+	pt, err := kmscrypto.DecryptAsymmetric(m, kmscrypto.EncryptionAlgorithm(alg), ct)
 	if err != nil {
 		return nil, nil, invalidCiphertext()
 	}
@@ -160,7 +245,7 @@ func (s *Service) Encrypt(ctx context.Context, c *auth.Caller, in *EncryptInput)
 	if _, err := s.checkAlgorithm("encryptionAlgorithm", in.EncryptionAlgorithm, nil); err != nil {
 		return nil, err
 	}
-	k, err := s.cryptoKey(ctx, c, in.KeyID, ActEncrypt)
+	k, err := s.cryptoKey(ctx, c, in.KeyID, ActEncrypt, UsageEncryptDecrypt)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +256,7 @@ func (s *Service) Encrypt(ctx context.Context, c *auth.Caller, in *EncryptInput)
 	if in.DryRun {
 		return nil, dryRun()
 	}
-	blob, err := s.seal(ctx, k, in.Plaintext, in.EncryptionContext)
+	blob, err := s.seal(ctx, k, alg, in.Plaintext, in.EncryptionContext)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +276,11 @@ func (s *Service) Decrypt(ctx context.Context, c *auth.Caller, in *DecryptInput)
 	if err != nil {
 		return nil, err
 	}
-	return &DecryptOutput{KeyID: s.keyARN(k), Plaintext: pt, EncryptionAlgorithm: algSymmetricDefault}, nil
+	alg := in.EncryptionAlgorithm
+	if alg == "" {
+		alg = algSymmetricDefault
+	}
+	return &DecryptOutput{KeyID: s.keyARN(k), Plaintext: pt, EncryptionAlgorithm: alg}, nil
 }
 
 // ReEncrypt decrypts a blob and encrypts its plaintext under another key
@@ -209,7 +298,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c *auth.Caller, in *ReEncryptIn
 	if _, err := s.checkAlgorithm("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, nil); err != nil {
 		return nil, err
 	}
-	dst, err := s.cryptoKey(ctx, c, in.DestinationKeyID, ActReEncryptTo)
+	dst, err := s.cryptoKey(ctx, c, in.DestinationKeyID, ActReEncryptTo, UsageEncryptDecrypt)
 	if err != nil {
 		return nil, err
 	}
@@ -222,13 +311,17 @@ func (s *Service) ReEncrypt(ctx context.Context, c *auth.Caller, in *ReEncryptIn
 		return nil, err
 	}
 	defer clear(pt)
-	blob, err := s.seal(ctx, dst, pt, in.DestinationEncryptionContext)
+	blob, err := s.seal(ctx, dst, dstAlg, pt, in.DestinationEncryptionContext)
 	if err != nil {
 		return nil, err
 	}
+	srcAlg := in.SourceEncryptionAlgorithm
+	if srcAlg == "" {
+		srcAlg = algSymmetricDefault
+	}
 	return &ReEncryptOutput{
 		CiphertextBlob: blob, SourceKeyID: s.keyARN(src), KeyID: s.keyARN(dst),
-		SourceEncryptionAlgorithm: algSymmetricDefault, DestinationEncryptionAlgorithm: dstAlg,
+		SourceEncryptionAlgorithm: srcAlg, DestinationEncryptionAlgorithm: dstAlg,
 	}, nil
 }
 
@@ -273,11 +366,11 @@ func (s *Service) dataKey(ctx context.Context, c *auth.Caller, in *GenerateDataK
 	if in.Recipient != nil {
 		return nil, nil, nil, recipientUnsupported()
 	}
-	k, err := s.cryptoKey(ctx, c, in.KeyID, action)
+	k, err := s.cryptoKey(ctx, c, in.KeyID, action, UsageEncryptDecrypt)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if k.Spec != kmscrypto.SymmetricDefault {
+	if !isSymmetric(k.Spec) {
 		return nil, nil, nil, svcerr.New(svcerr.InvalidKeyUsage, "%s is not a symmetric encryption key.", s.keyARN(k))
 	}
 	if in.DryRun {
@@ -287,7 +380,7 @@ func (s *Service) dataKey(ctx context.Context, c *auth.Caller, in *GenerateDataK
 	if err != nil {
 		return nil, nil, nil, svcerr.InternalError(err)
 	}
-	blob, err := s.seal(ctx, k, pt, in.EncryptionContext)
+	blob, err := s.seal(ctx, k, algSymmetricDefault, pt, in.EncryptionContext)
 	if err != nil {
 		clear(pt)
 		return nil, nil, nil, err

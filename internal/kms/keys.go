@@ -26,15 +26,22 @@ const (
 	algSymmetricDefault = "SYMMETRIC_DEFAULT"
 )
 
-// allKeySpecs is AWS's KeySpec enum, so that an unknown value is a
-// ValidationException while a known one Arca lacks is UnsupportedOperation.
-var allKeySpecs = []string{
-	"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
-	"ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256",
-	"HMAC_384", "HMAC_512", "SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87",
-}
+// allKeySpecs is every KeySpec Arca accepts: AWS's enum plus Arca's SM4
+// extension, so an unknown value is a ValidationException.
+var allKeySpecs = func() []string {
+	var out []string
+	for _, sp := range kmscrypto.Specs() {
+		out = append(out, string(sp))
+	}
+	return out
+}()
 
 var allKeyUsages = []string{"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}
+
+// isSymmetric reports whether spec encrypts into Arca's ciphertext blob.
+func isSymmetric(spec kmscrypto.KeySpec) bool {
+	return spec == kmscrypto.SymmetricDefault || spec == kmscrypto.SM4
+}
 
 // defaultKeyPolicy is AWS's default key policy: it delegates access to the
 // account's IAM policies by allowing the account root everything.
@@ -71,8 +78,11 @@ func (s *Service) metadata(k *keystore.Key) *KeyMetadata {
 		MultiRegion:           k.MultiRegion,
 		CurrentKeyMaterialID:  k.CurrentVersion().MaterialID,
 	}
-	if k.Usage == UsageEncryptDecrypt && k.Spec == kmscrypto.SymmetricDefault {
-		m.EncryptionAlgorithms = []string{algSymmetricDefault}
+	if algs, err := kmscrypto.AlgorithmsFor(k.Spec, kmscrypto.KeyUsage(k.Usage)); err == nil {
+		m.EncryptionAlgorithms = strs(algs.EncryptionAlgorithms)
+		m.SigningAlgorithms = strs(algs.SigningAlgorithms)
+		m.MacAlgorithms = strs(algs.MacAlgorithms)
+		m.KeyAgreementAlgorithms = strs(algs.KeyAgreementAlgorithms)
 	}
 	if k.State == keystore.PendingDeletion {
 		m.DeletionDate = epoch.New(k.DeletionDate)
@@ -80,6 +90,18 @@ func (s *Service) metadata(k *keystore.Key) *KeyMetadata {
 		m.PendingDeletionWindowInDays = &w
 	}
 	return m
+}
+
+// strs converts a list of string-typed enum values to plain strings.
+func strs[T ~string](in []T) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = string(v)
+	}
+	return out
 }
 
 func toStoreTags(tags []Tag) ([]keystore.Tag, error) {
@@ -169,10 +191,7 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if err != nil {
 		return nil, err
 	}
-	if spec != string(kmscrypto.SymmetricDefault) {
-		return nil, svcerr.New(svcerr.UnsupportedOperation, "KeySpec %s is not supported by this Arca version.", spec)
-	}
-	if usage != UsageEncryptDecrypt {
+	if !slices.Contains(kmscrypto.KeyUsages(kmscrypto.KeySpec(spec)), kmscrypto.KeyUsage(usage)) {
 		return nil, svcerr.Validationf("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
 	if origin != OriginAWSKMS {

@@ -3,6 +3,8 @@ package kms
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), c: root("us-east-1"), ctx: context.Background()}
-	f.s = New(keystore.New(memory.New()), Config{Now: func() time.Time { return f.now }})
+	f.s = New(keystore.New(memory.New()), Config{Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return f
 }
 

@@ -81,7 +81,7 @@ type ListKeyRotationsOutput struct {
 // rotatable checks that k may be rotated at all: AWS rotates only symmetric
 // encryption keys whose material it generated.
 func (s *Service) rotatable(k *keystore.Key) error {
-	if k.Spec != kmscrypto.SymmetricDefault || k.Usage != UsageEncryptDecrypt {
+	if !isSymmetric(k.Spec) || k.Usage != UsageEncryptDecrypt {
 		return svcerr.New(svcerr.UnsupportedOperation, "%s is not a symmetric encryption key; only symmetric encryption keys can be rotated.", s.keyARN(k))
 	}
 	if k.Origin != OriginAWSKMS {

@@ -34,5 +34,13 @@ func KMS(s *kms.Service) *Service {
 		Op("GetKeyRotationStatus", kms.ActGetKeyRotationStatus, s.GetKeyRotationStatus),
 		Op("RotateKeyOnDemand", kms.ActRotateKeyOnDemand, s.RotateKeyOnDemand),
 		Op("ListKeyRotations", kms.ActListKeyRotations, s.ListKeyRotations),
+		Op("Sign", kms.ActSign, s.Sign),
+		Op("Verify", kms.ActVerify, s.Verify),
+		Op("GetPublicKey", kms.ActGetPublicKey, s.GetPublicKey),
+		Op("GenerateMac", kms.ActGenerateMac, s.GenerateMac),
+		Op("VerifyMac", kms.ActVerifyMac, s.VerifyMac),
+		Op("DeriveSharedSecret", kms.ActDeriveSharedSecret, s.DeriveSharedSecret),
+		Op("GenerateDataKeyPair", kms.ActGenerateDataKeyPair, s.GenerateDataKeyPair),
+		Op("GenerateDataKeyPairWithoutPlaintext", kms.ActGenerateDataKeyPairWithoutPlaintext, s.GenerateDataKeyPairWithoutPlaintext),
 	)
 }
