@@ -64,7 +64,8 @@ func (s *Service) checkAlgorithm(field, alg string, k *keystore.Key) (string, er
 	if err := checkEnum(field, alg, allEncryptionAlgorithms...); err != nil {
 		return "", err
 	}
-	if k != nil {
+	if k != nil && !(alg == algSymmetricDefault && isSymmetric(k.Spec) && k.Usage == UsageEncryptDecrypt) {
+		// The symmetric case above is the hot path and needs no table lookup.
 		algs, err := kmscrypto.AlgorithmsFor(k.Spec, kmscrypto.KeyUsage(k.Usage))
 		if err != nil || !slices.Contains(algs.EncryptionAlgorithms, kmscrypto.EncryptionAlgorithm(alg)) {
 			return "", svcerr.New(svcerr.InvalidKeyUsage, "%s does not support the %s encryption algorithm.", s.keyARN(k), alg)

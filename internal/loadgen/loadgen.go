@@ -48,7 +48,13 @@ type Config struct {
 
 // Ops are the operations the tool can drive. "baseline" sends an Encrypt
 // request to a server that does no work, to measure the ceiling.
-var Ops = []string{"encrypt", "decrypt", "generate-data-key", "baseline"}
+var Ops = []string{"encrypt", "decrypt", "generate-data-key", "sign-p256", "verify-p256", "sign-rsa2048", "verify-rsa2048", "generate-mac", "baseline"}
+
+// signing describes the key and algorithm of the sign and verify ops.
+var signing = map[string]struct{ spec, alg string }{
+	"p256":    {"ECC_NIST_P256", "ECDSA_SHA_256"},
+	"rsa2048": {"RSA_2048", "RSASSA_PSS_SHA_256"},
+}
 
 // Result is the outcome of one run.
 type Result struct {
@@ -71,7 +77,7 @@ func (r Result) String() string {
 	if r.CPUPerOpUS >= 0 {
 		cpu = fmt.Sprintf("%.1f", r.CPUPerOpUS)
 	}
-	return fmt.Sprintf("%-18s %7d %10.0f %9s %9s %14s %7d",
+	return fmt.Sprintf("%-18s %7d %10.0f %9s %9s %17s %7d",
 		r.Op, r.Workers, r.OpsPerSec(), fmtDur(r.P50), fmtDur(r.P99), cpu, r.Errors)
 }
 
@@ -120,7 +126,14 @@ func (c *client) prepare(ctx context.Context) (string, []byte, error) {
 		// The same request Encrypt sends, so the ceiling reads as much.
 		return "Encrypt", []byte(`{"KeyId":"00000000-0000-4000-8000-000000000000","Plaintext":"` + plaintext + `"}`), nil
 	}
-	out, err := c.call(ctx, "CreateKey", []byte(`{"Description":"arca bench"}`))
+	createBody := `{"Description":"arca bench"}`
+	op, variant, _ := strings.Cut(c.cfg.Op, "-")
+	if sg, ok := signing[variant]; ok && (op == "sign" || op == "verify") {
+		createBody = `{"KeySpec":"` + sg.spec + `","KeyUsage":"SIGN_VERIFY"}`
+	} else if c.cfg.Op == "generate-mac" {
+		createBody = `{"KeySpec":"HMAC_256","KeyUsage":"GENERATE_VERIFY_MAC"}`
+	}
+	out, err := c.call(ctx, "CreateKey", []byte(createBody))
 	if err != nil {
 		return "", nil, err
 	}
@@ -129,6 +142,25 @@ func (c *client) prepare(ctx context.Context) (string, []byte, error) {
 		return "", nil, err
 	}
 	keyID := ck.KeyMetadata.KeyId
+	msg := base64.StdEncoding.EncodeToString([]byte("a 32-byte message to sign, bench"))
+	if sg, ok := signing[variant]; ok && (op == "sign" || op == "verify") {
+		signBody := []byte(`{"KeyId":"` + keyID + `","Message":"` + msg + `","SigningAlgorithm":"` + sg.alg + `"}`)
+		if op == "sign" {
+			return "Sign", signBody, nil
+		}
+		out, err := c.call(ctx, "Sign", signBody)
+		if err != nil {
+			return "", nil, err
+		}
+		var sig struct{ Signature string }
+		if err := json.Unmarshal(out, &sig); err != nil {
+			return "", nil, err
+		}
+		return "Verify", []byte(`{"KeyId":"` + keyID + `","Message":"` + msg + `","Signature":"` + sig.Signature + `","SigningAlgorithm":"` + sg.alg + `"}`), nil
+	}
+	if c.cfg.Op == "generate-mac" {
+		return "GenerateMac", []byte(`{"KeyId":"` + keyID + `","Message":"` + msg + `","MacAlgorithm":"HMAC_SHA_256"}`), nil
+	}
 	encBody := []byte(`{"KeyId":"` + keyID + `","Plaintext":"` + plaintext + `"}`)
 	switch c.cfg.Op {
 	case "encrypt":
