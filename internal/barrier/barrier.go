@@ -54,6 +54,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -426,7 +427,7 @@ func wrap(ctx context.Context, w Wrapper, enc []byte) ([]byte, error) {
 		return nil, fmt.Errorf("barrier: wrap keyring: %w", err)
 	}
 	back, err := w.Unwrap(ctx, wrapped)
-	ok := err == nil && bytes.Equal(back, enc)
+	ok := err == nil && subtle.ConstantTimeCompare(back, enc) == 1
 	clear(back)
 	if !ok {
 		return nil, errWrapperRoundTrip
