@@ -211,7 +211,9 @@ func TestDeriveSharedSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, err := pub.(interface{ ECDH() (*ecdh.PublicKey, error) }).ECDH()
+	ours, err := pub.(interface {
+		ECDH() (*ecdh.PublicKey, error)
+	}).ECDH()
 	if err != nil {
 		t.Fatal(err)
 	}
