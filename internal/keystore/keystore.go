@@ -100,6 +100,11 @@ type Key struct {
 	NextRotation time.Time `json:"nextRotation,omitzero"`
 	// OnDemandRotations counts RotateKeyOnDemand calls, against AWS's quota.
 	OnDemandRotations int `json:"onDemandRotations,omitempty"`
+	// ExpirationModel is the imported material's AWS ExpirationModel
+	// (Origin EXTERNAL keys once material was imported), and ValidTo when it
+	// expires (zero if it does not).
+	ExpirationModel string    `json:"expirationModel,omitempty"`
+	ValidTo         time.Time `json:"validTo,omitzero"`
 }
 
 // CurrentVersion returns the version new encryptions use.
@@ -161,6 +166,10 @@ func matPrefix(account, region, id string) string {
 
 func matPath(account, region, id string, v uint32) string {
 	return fmt.Sprintf("%s%010d", matPrefix(account, region, id), v)
+}
+
+func importPrefix(account, region, id string) string {
+	return "kms/" + account + "/" + region + "/import/" + id + "/"
 }
 
 func aliasPrefix(account, region string) string {
@@ -435,14 +444,11 @@ func (s *Store) Destroy(ctx context.Context, account, region, id string, cond fu
 				return ErrNotDue
 			}
 		}
-		mats, err := tx.List(ctx, matPrefix(account, region, id), "", 0)
-		if err != nil {
+		if err := deleteAll(ctx, tx, matPrefix(account, region, id)); err != nil {
 			return err
 		}
-		for _, m := range mats {
-			if err := tx.Delete(ctx, m.Key); err != nil {
-				return err
-			}
+		if err := deleteAll(ctx, tx, importPrefix(account, region, id)); err != nil {
+			return err
 		}
 		aliases, err := tx.List(ctx, aliasPrefix(account, region), "", 0)
 		if err != nil {
@@ -479,6 +485,20 @@ func (s *Store) Destroy(ctx context.Context, account, region, id string, cond fu
 	}
 	for _, p := range removedAliases {
 		s.aliases.Delete(p)
+	}
+	return nil
+}
+
+// deleteAll deletes every entry under prefix.
+func deleteAll(ctx context.Context, tx storage.Tx, prefix string) error {
+	ents, err := tx.List(ctx, prefix, "", 0)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := tx.Delete(ctx, e.Key); err != nil {
+			return err
+		}
 	}
 	return nil
 }

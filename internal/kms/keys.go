@@ -84,6 +84,12 @@ func (s *Service) metadata(k *keystore.Key) *KeyMetadata {
 		m.MacAlgorithms = strs(algs.MacAlgorithms)
 		m.KeyAgreementAlgorithms = strs(algs.KeyAgreementAlgorithms)
 	}
+	if k.Origin == OriginExternal {
+		m.ExpirationModel = k.ExpirationModel
+		if !k.ValidTo.IsZero() {
+			m.ValidTo = epoch.New(k.ValidTo)
+		}
+	}
 	if k.State == keystore.PendingDeletion {
 		m.DeletionDate = epoch.New(k.DeletionDate)
 		w := int32(k.PendingWindowInDays)
@@ -194,7 +200,7 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if !slices.Contains(kmscrypto.KeyUsages(kmscrypto.KeySpec(spec)), kmscrypto.KeyUsage(usage)) {
 		return nil, svcerr.Validationf("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
-	if origin != OriginAWSKMS {
+	if origin != OriginAWSKMS && origin != OriginExternal {
 		if in.CustomKeyStoreID == "" && (origin == OriginCloudHSM || origin == OriginXKS) {
 			return nil, svcerr.New(svcerr.CustomKeyStoreNotFound, "Origin %s requires a CustomKeyStoreId.", origin)
 		}
@@ -217,18 +223,23 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if policy == "" {
 		policy = defaultKeyPolicy(s.partition, c.Account)
 	}
-	material, err := kmscrypto.Generate(kmscrypto.KeySpec(spec))
-	if err != nil {
-		return nil, svcerr.InternalError(err)
-	}
 	k := &keystore.Key{
 		ID: id, Account: c.Account, Region: c.Region,
 		Description: in.Description, Spec: kmscrypto.KeySpec(spec), Usage: usage,
 		State: keystore.Enabled, Origin: origin, Manager: ManagerCustomer,
 		Created: s.now().UTC(), Policy: policy, Tags: tags,
 	}
+	// A key for imported material starts with none and waits for it.
+	var material *kmscrypto.Key
+	if origin == OriginExternal {
+		k.State = keystore.PendingImport
+	} else if material, err = kmscrypto.Generate(kmscrypto.KeySpec(spec)); err != nil {
+		return nil, svcerr.InternalError(err)
+	}
 	if err := s.ks.Create(ctx, k, material); err != nil {
-		material.Destroy()
+		if material != nil {
+			material.Destroy()
+		}
 		return nil, s.storeErr(err, "key")
 	}
 	k, err = s.ks.Get(ctx, c.Account, c.Region, id)

@@ -15,7 +15,7 @@ var errNotDue = errors.New("kms: rotation not due")
 
 // SweepReport counts what one sweep did.
 type SweepReport struct {
-	Rotated, Deleted int
+	Rotated, Deleted, Expired int
 }
 
 // Sweep performs every automatic rotation and key deletion due at the
@@ -32,7 +32,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	err := s.ks.Each(ctx, func(k *keystore.Key) error {
 		deleting := k.State == keystore.PendingDeletion && !k.DeletionDate.After(now)
 		rotating := k.State == keystore.Enabled && k.RotationPeriodInDays > 0 && !k.NextRotation.After(now)
-		if deleting || rotating {
+		if deleting || rotating || materialExpired(k, now) {
 			due = append(due, k)
 		}
 		return nil
@@ -44,6 +44,24 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	for _, k := range due {
 		if err := ctx.Err(); err != nil {
 			return rep, err
+		}
+		if materialExpired(k, now) && !(k.State == keystore.PendingDeletion && !k.DeletionDate.After(now)) {
+			_, err := s.ks.DeleteMaterial(ctx, k.Account, k.Region, k.ID, func(cur *keystore.Key) error {
+				if !materialExpired(cur, now) {
+					return errNotDue
+				}
+				s.materialGone(cur)
+				return nil
+			})
+			switch {
+			case err == nil:
+				rep.Expired++
+				s.log.Info("deleted expired imported key material", "key", s.keyARN(k), "valid_to", k.ValidTo)
+			case errors.Is(err, errNotDue), errors.Is(err, keystore.ErrNotFound):
+			default:
+				return rep, err
+			}
+			continue
 		}
 		if k.State == keystore.PendingDeletion {
 			err := s.ks.Destroy(ctx, k.Account, k.Region, k.ID, func(cur *keystore.Key) bool {
@@ -122,7 +140,7 @@ func (sc *Scheduler) once(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		sc.Logger.Error("scheduler sweep failed", "err", err)
 	}
-	if rep.Rotated+rep.Deleted > 0 {
-		sc.Logger.Info("scheduler sweep", "rotated", rep.Rotated, "deleted", rep.Deleted)
+	if rep.Rotated+rep.Deleted+rep.Expired > 0 {
+		sc.Logger.Info("scheduler sweep", "rotated", rep.Rotated, "deleted", rep.Deleted, "expired", rep.Expired)
 	}
 }

@@ -34,6 +34,8 @@ type KeyMetadata struct {
 	MultiRegion                 bool        `json:"MultiRegion"`
 	PendingDeletionWindowInDays *int32      `json:"PendingDeletionWindowInDays,omitempty"`
 	CurrentKeyMaterialID        string      `json:"CurrentKeyMaterialId,omitempty"`
+	ExpirationModel             string      `json:"ExpirationModel,omitempty"`
+	ValidTo                     *epoch.Time `json:"ValidTo,omitempty"`
 }
 
 // CreateKeyInput is the CreateKey request.

@@ -154,3 +154,23 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnwrapKeyMaterial feeds arbitrary wrapped material to every wrapping
+// algorithm: no panics, and nothing but ErrInvalidCiphertext comes back, so
+// an importer learns nothing from the error about why unwrapping failed.
+func FuzzUnwrapKeyMaterial(f *testing.F) {
+	f.Add(uint8(0), make([]byte, 256))
+	f.Add(uint8(3), make([]byte, 256+40))
+	f.Add(uint8(5), []byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	f.Fuzz(func(t *testing.T, which uint8, wrapped []byte) {
+		algs := []WrappingAlgorithm{WrapRSAESOAEPSHA1, WrapRSAESOAEPSHA256, WrapRSAAESKeyWrapSHA1, WrapRSAAESKeyWrapSHA256, WrapSM2PKE, WrapSM2PKE}
+		alg := algs[int(which)%len(algs)]
+		spec := RSA2048
+		if alg == WrapSM2PKE {
+			spec = SM2
+		}
+		if _, err := UnwrapKeyMaterial(fuzzKey(t, spec), alg, wrapped); err != nil && err != ErrInvalidCiphertext {
+			t.Fatalf("%s: error %v is not ErrInvalidCiphertext", alg, err)
+		}
+	})
+}
