@@ -556,8 +556,9 @@ func TestKeyStateFailsClosed(t *testing.T) {
 
 // TestKeyStateSideEffects covers what the allowed cells do beyond not
 // failing: EnableKey and DisableKey keep an Unavailable or Creating key's
-// state, and CancelKeyDeletion of a primary key waiting for its replicas
-// disables it.
+// state, CancelKeyDeletion of a primary key waiting for its replicas
+// disables it, and a key pending deletion reports rotation off until the
+// deletion is cancelled.
 func TestKeyStateSideEffects(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -586,6 +587,24 @@ func TestKeyStateSideEffects(t *testing.T) {
 		t.Errorf("CancelKeyDeletion of a PendingReplicaDeletion key: %v, state %s", err, state(m))
 	}
 
+	m = f.createKey(t)
+	if _, err := f.s.EnableKeyRotation(f.ctx, f.c, &EnableKeyRotationInput{KeyID: m.KeyID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ScheduleKeyDeletion(f.ctx, f.c, &ScheduleKeyDeletionInput{KeyID: m.KeyID}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.s.GetKeyRotationStatus(f.ctx, f.c, &KeyIDInput{KeyID: m.KeyID})
+	if err != nil || st.KeyRotationEnabled || st.RotationPeriodInDays != nil || st.NextRotationDate != nil {
+		t.Errorf("GetKeyRotationStatus while pending deletion = %+v, %v; want rotation off", st, err)
+	}
+	if _, err := f.s.CancelKeyDeletion(f.ctx, f.c, &KeyIDInput{KeyID: m.KeyID}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = f.s.GetKeyRotationStatus(f.ctx, f.c, &KeyIDInput{KeyID: m.KeyID})
+	if err != nil || !st.KeyRotationEnabled || st.RotationPeriodInDays == nil || *st.RotationPeriodInDays != 365 {
+		t.Errorf("GetKeyRotationStatus after cancelling the deletion = %+v, %v; want the original schedule", st, err)
+	}
 }
 
 // BenchmarkCheckKeyState measures the check on Encrypt's path: it must not

@@ -149,13 +149,16 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, c *auth.Caller, in *
 	if err := s.rotatable(k); err != nil {
 		return nil, err
 	}
-	out := &GetKeyRotationStatusOutput{KeyID: s.keyARN(k), KeyRotationEnabled: k.RotationPeriodInDays > 0}
+	// "While a KMS key is pending deletion, its key rotation status is false
+	// and KMS does not rotate the key material. If you cancel the deletion,
+	// the original key rotation status returns to true" (API reference): the
+	// schedule is kept, only not reported.
+	pending := k.State == keystore.PendingDeletion || k.State == keystore.PendingReplicaDeletion
+	out := &GetKeyRotationStatusOutput{KeyID: s.keyARN(k), KeyRotationEnabled: k.RotationPeriodInDays > 0 && !pending}
 	if out.KeyRotationEnabled {
 		d := int32(k.RotationPeriodInDays)
 		out.RotationPeriodInDays = &d
-		if k.State != keystore.PendingDeletion {
-			out.NextRotationDate = epoch.New(k.NextRotation)
-		}
+		out.NextRotationDate = epoch.New(k.NextRotation)
 	}
 	return out, nil
 }
