@@ -35,7 +35,9 @@ func checkAliasName(name string) error {
 	return nil
 }
 
-// aliasTarget resolves and checks the key an alias is to point to.
+// aliasTarget resolves and checks the key an alias is to point to. Only
+// this key's state matters: UpdateAlias may move an alias away from a key
+// that is pending deletion (key-state footnote [10]).
 func (s *Service) aliasTarget(ctx context.Context, c *auth.Caller, id, action string) (*keystore.Key, error) {
 	if err := checkKeyID("targetKeyId", id); err != nil {
 		return nil, err
@@ -50,7 +52,7 @@ func (s *Service) aliasTarget(ctx context.Context, c *auth.Caller, id, action st
 	if err := s.authorize(ctx, c, action, k); err != nil {
 		return nil, err
 	}
-	if err := s.checkState(k, classManage); err != nil {
+	if err := s.checkKeyState(k, action); err != nil {
 		return nil, err
 	}
 	return k, nil

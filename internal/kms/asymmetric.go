@@ -279,7 +279,7 @@ func (s *Service) GetPublicKey(ctx context.Context, c *auth.Caller, in *GetPubli
 	if err := s.authorize(ctx, c, ActGetPublicKey, k); err != nil {
 		return nil, err
 	}
-	if err := s.checkState(k, classCrypto); err != nil {
+	if err := s.checkKeyState(k, ActGetPublicKey); err != nil {
 		return nil, err
 	}
 	if !kmscrypto.IsAsymmetric(k.Spec) {

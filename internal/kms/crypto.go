@@ -44,7 +44,7 @@ func (s *Service) usable(ctx context.Context, c *auth.Caller, k *keystore.Key, a
 	if err := s.authorize(ctx, c, action, k); err != nil {
 		return err
 	}
-	if err := s.checkState(k, classCrypto); err != nil {
+	if err := s.checkKeyState(k, action); err != nil {
 		return err
 	}
 	if k.Usage != usage {

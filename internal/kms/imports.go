@@ -103,7 +103,7 @@ func (s *Service) externalKey(ctx context.Context, c *auth.Caller, keyID, action
 	if err := s.external(k); err != nil {
 		return nil, err
 	}
-	return k, s.checkState(k, classManage)
+	return k, s.checkKeyState(k, action)
 }
 
 // external refuses keys whose material Arca generated.
@@ -300,7 +300,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c *auth.Caller, in *Imp
 		if err := s.external(k); err != nil {
 			return err
 		}
-		if err := s.checkState(k, classManage); err != nil {
+		if err := s.checkKeyState(k, ActImportKeyMaterial); err != nil {
 			return err
 		}
 		if len(k.Versions) > 0 {
@@ -351,7 +351,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c *auth.Caller,
 		if err := s.external(k); err != nil {
 			return err
 		}
-		if err := s.checkState(k, classManage); err != nil {
+		if err := s.checkKeyState(k, ActDeleteImportedKeyMaterial); err != nil {
 			return err
 		}
 		mid = k.CurrentVersion().MaterialID

@@ -264,6 +264,9 @@ func (s *Service) DescribeKey(ctx context.Context, c *auth.Caller, in *DescribeK
 	if err := s.authorize(ctx, c, ActDescribeKey, k); err != nil {
 		return nil, err
 	}
+	if err := s.checkKeyState(k, ActDescribeKey); err != nil {
+		return nil, err
+	}
 	return &DescribeKeyOutput{KeyMetadata: s.metadata(k)}, nil
 }
 
@@ -296,7 +299,9 @@ func (s *Service) ListKeys(ctx context.Context, c *auth.Caller, in *ListKeysInpu
 }
 
 // update resolves a key by ID or ARN, authorizes action, and applies fn to it
-// atomically, re-checking state inside the transaction.
+// atomically. The key-state table is consulted inside the transaction,
+// before fn, so a state change that raced the request is seen and a refused
+// call writes nothing.
 func (s *Service) update(ctx context.Context, c *auth.Caller, keyID, action string, fn func(k *keystore.Key) error) (*keystore.Key, error) {
 	if err := checkKeyID("keyId", keyID); err != nil {
 		return nil, err
@@ -308,20 +313,31 @@ func (s *Service) update(ctx context.Context, c *auth.Caller, keyID, action stri
 	if err := s.authorize(ctx, c, action, k); err != nil {
 		return nil, err
 	}
-	k, err = s.ks.Update(ctx, k.Account, k.Region, k.ID, fn)
+	k, err = s.ks.Update(ctx, k.Account, k.Region, k.ID, func(k *keystore.Key) error {
+		if err := s.checkKeyState(k, action); err != nil {
+			return err
+		}
+		return fn(k)
+	})
 	return k, s.storeErr(err, "key")
+}
+
+// keepsState reports whether EnableKey and DisableKey leave k's state as it
+// is: AWS accepts both for an Unavailable key but the state only follows
+// once the key is available again (key-state footnote [12]), and Arca treats
+// a Creating replica, which "can be managed", the same way. Arca has no
+// custom key stores or replication yet, so nothing is remembered to apply
+// later.
+func keepsState(k *keystore.Key) bool {
+	return k.State == keystore.Unavailable || k.State == keystore.Creating
 }
 
 // EnableKey sets a key's state to Enabled.
 func (s *Service) EnableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
 	_, err := s.update(ctx, c, in.KeyID, ActEnableKey, func(k *keystore.Key) error {
-		if k.State == keystore.PendingImport {
-			return svcerr.New(svcerr.InvalidState, "%s is pending import.", s.keyARN(k))
+		if !keepsState(k) {
+			k.State = keystore.Enabled
 		}
-		if err := s.checkState(k, classManage); err != nil {
-			return err
-		}
-		k.State = keystore.Enabled
 		return nil
 	})
 	if err != nil {
@@ -333,13 +349,9 @@ func (s *Service) EnableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput)
 // DisableKey sets a key's state to Disabled.
 func (s *Service) DisableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
 	_, err := s.update(ctx, c, in.KeyID, ActDisableKey, func(k *keystore.Key) error {
-		if k.State == keystore.PendingImport {
-			return svcerr.New(svcerr.InvalidState, "%s is pending import.", s.keyARN(k))
+		if !keepsState(k) {
+			k.State = keystore.Disabled
 		}
-		if err := s.checkState(k, classManage); err != nil {
-			return err
-		}
-		k.State = keystore.Disabled
 		return nil
 	})
 	if err != nil {
@@ -360,9 +372,6 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *S
 	}
 	now := s.now().UTC()
 	k, err := s.update(ctx, c, in.KeyID, ActScheduleKeyDeletion, func(k *keystore.Key) error {
-		if k.State == keystore.PendingDeletion {
-			return svcerr.New(svcerr.InvalidState, "%s is pending deletion.", s.keyARN(k))
-		}
 		k.State = keystore.PendingDeletion
 		k.DeletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
 		k.PendingWindowInDays = int(days)
@@ -377,12 +386,10 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *S
 	}, nil
 }
 
-// CancelKeyDeletion takes a key out of PendingDeletion; it becomes Disabled.
+// CancelKeyDeletion takes a key out of PendingDeletion (or
+// PendingReplicaDeletion); it becomes Disabled.
 func (s *Service) CancelKeyDeletion(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*CancelKeyDeletionOutput, error) {
 	k, err := s.update(ctx, c, in.KeyID, ActCancelKeyDeletion, func(k *keystore.Key) error {
-		if k.State != keystore.PendingDeletion {
-			return svcerr.New(svcerr.InvalidState, "%s is not pending deletion.", s.keyARN(k))
-		}
 		k.State = keystore.Disabled
 		k.DeletionDate = time.Time{}
 		k.PendingWindowInDays = 0
@@ -406,9 +413,6 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c *auth.Caller, in *
 		return nil, err
 	}
 	_, err := s.update(ctx, c, in.KeyID, ActUpdateKeyDescription, func(k *keystore.Key) error {
-		if err := s.checkState(k, classManage); err != nil {
-			return err
-		}
 		k.Description = *in.Description
 		return nil
 	})
@@ -435,6 +439,9 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c *auth.Caller, in *GetKeyPo
 		return nil, err
 	}
 	if err := s.authorize(ctx, c, ActGetKeyPolicy, k); err != nil {
+		return nil, err
+	}
+	if err := s.checkKeyState(k, ActGetKeyPolicy); err != nil {
 		return nil, err
 	}
 	if name != "default" {

@@ -90,15 +90,6 @@ func (s *Service) rotatable(k *keystore.Key) error {
 	return nil
 }
 
-// rotationState is the key-state check AWS applies to the rotation
-// operations: a disabled key cannot change its rotation.
-func (s *Service) rotationState(k *keystore.Key) error {
-	if k.State == keystore.Disabled {
-		return svcerr.New(svcerr.Disabled, "%s is disabled.", s.keyARN(k))
-	}
-	return s.checkState(k, classManage)
-}
-
 // EnableKeyRotation turns on automatic rotation every RotationPeriodInDays
 // (90–2560, default 365), the first one that many days from now.
 func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *EnableKeyRotationInput) (*Empty, error) {
@@ -112,9 +103,6 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *Ena
 	now := s.now().UTC()
 	_, err := s.update(ctx, c, in.KeyID, ActEnableKeyRotation, func(k *keystore.Key) error {
 		if err := s.rotatable(k); err != nil {
-			return err
-		}
-		if err := s.rotationState(k); err != nil {
 			return err
 		}
 		k.RotationPeriodInDays = int(days)
@@ -131,9 +119,6 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *Ena
 func (s *Service) DisableKeyRotation(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
 	_, err := s.update(ctx, c, in.KeyID, ActDisableKeyRotation, func(k *keystore.Key) error {
 		if err := s.rotatable(k); err != nil {
-			return err
-		}
-		if err := s.rotationState(k); err != nil {
 			return err
 		}
 		k.RotationPeriodInDays = 0
@@ -158,16 +143,22 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, c *auth.Caller, in *
 	if err := s.authorize(ctx, c, ActGetKeyRotationStatus, k); err != nil {
 		return nil, err
 	}
+	if err := s.checkKeyState(k, ActGetKeyRotationStatus); err != nil {
+		return nil, err
+	}
 	if err := s.rotatable(k); err != nil {
 		return nil, err
 	}
-	out := &GetKeyRotationStatusOutput{KeyID: s.keyARN(k), KeyRotationEnabled: k.RotationPeriodInDays > 0}
+	// "While a KMS key is pending deletion, its key rotation status is false
+	// and KMS does not rotate the key material. If you cancel the deletion,
+	// the original key rotation status returns to true" (API reference): the
+	// schedule is kept, only not reported.
+	pending := k.State == keystore.PendingDeletion || k.State == keystore.PendingReplicaDeletion
+	out := &GetKeyRotationStatusOutput{KeyID: s.keyARN(k), KeyRotationEnabled: k.RotationPeriodInDays > 0 && !pending}
 	if out.KeyRotationEnabled {
 		d := int32(k.RotationPeriodInDays)
 		out.RotationPeriodInDays = &d
-		if k.State != keystore.PendingDeletion {
-			out.NextRotationDate = epoch.New(k.NextRotation)
-		}
+		out.NextRotationDate = epoch.New(k.NextRotation)
 	}
 	return out, nil
 }
@@ -183,6 +174,11 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c *auth.Caller, in *Key
 		return nil, err
 	}
 	if err := s.authorize(ctx, c, ActRotateKeyOnDemand, k); err != nil {
+		return nil, err
+	}
+	// The state is checked again inside rotate's transaction; checking it
+	// here too spares generating material for a call that will be refused.
+	if err := s.checkKeyState(k, ActRotateKeyOnDemand); err != nil {
 		return nil, err
 	}
 	k, err = s.rotate(ctx, k, rotationOnDemand)
@@ -202,10 +198,17 @@ func (s *Service) rotate(ctx context.Context, k *keystore.Key, kind string) (*ke
 	}
 	now := s.now().UTC()
 	k, err = s.ks.AddVersion(ctx, k.Account, k.Region, k.ID, m, now, func(k *keystore.Key, v *keystore.Version) error {
-		if err := s.rotatable(k); err != nil {
-			return err
+		if kind == rotationOnDemand {
+			if err := s.checkKeyState(k, ActRotateKeyOnDemand); err != nil {
+				return err
+			}
+		} else if k.State != keystore.Enabled {
+			// Automatic rotation is not an operation a caller asked for: a
+			// key that left Enabled since the sweep listed it is simply not
+			// due, and catches up when it is enabled again.
+			return errNotDue
 		}
-		if err := s.rotationState(k); err != nil {
+		if err := s.rotatable(k); err != nil {
 			return err
 		}
 		v.Rotation = kind
@@ -252,6 +255,9 @@ func (s *Service) ListKeyRotations(ctx context.Context, c *auth.Caller, in *List
 		return nil, err
 	}
 	if err := s.authorize(ctx, c, ActListKeyRotations, k); err != nil {
+		return nil, err
+	}
+	if err := s.checkKeyState(k, ActListKeyRotations); err != nil {
 		return nil, err
 	}
 	if err := s.rotatable(k); err != nil {

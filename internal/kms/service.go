@@ -153,47 +153,6 @@ func (s *Service) resolve(ctx context.Context, c *auth.Caller, id string, allowA
 	return k, nil
 }
 
-// opClass groups operations by how the key state affects them, following
-// AWS's "Key states of KMS keys" table.
-type opClass int
-
-const (
-	// classCrypto: cryptographic operations; need an Enabled key.
-	classCrypto opClass = iota
-	// classManage: changes to an existing key; refused while pending deletion or import.
-	classManage
-	// classRead: metadata reads; allowed in every state.
-	classRead
-)
-
-// checkState returns the AWS error for using k in its current state for an
-// operation of class c, or nil.
-func (s *Service) checkState(k *keystore.Key, c opClass) error {
-	if c == classRead {
-		return nil
-	}
-	a := s.keyARN(k)
-	switch k.State {
-	case keystore.Enabled:
-		return nil
-	case keystore.Disabled:
-		if c == classCrypto {
-			return svcerr.New(svcerr.Disabled, "%s is disabled.", a)
-		}
-		return nil
-	case keystore.PendingDeletion:
-		return svcerr.New(svcerr.InvalidState, "%s is pending deletion.", a)
-	case keystore.PendingImport:
-		if c == classCrypto {
-			return svcerr.New(svcerr.InvalidState, "%s is pending import.", a)
-		}
-		return nil
-	case keystore.Unavailable:
-		return svcerr.New(svcerr.KeyUnavailable, "%s is unavailable.", a)
-	}
-	return svcerr.New(svcerr.InvalidState, "%s is in state %s, which is not valid for this operation.", a, k.State)
-}
-
 // storeErr converts a keystore error into a service error.
 func (s *Service) storeErr(err error, what string) error {
 	switch {

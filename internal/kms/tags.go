@@ -23,9 +23,6 @@ func (s *Service) TagResource(ctx context.Context, c *auth.Caller, in *TagResour
 		return nil, err
 	}
 	_, err = s.update(ctx, c, in.KeyID, ActTagResource, func(k *keystore.Key) error {
-		if err := s.checkState(k, classManage); err != nil {
-			return err
-		}
 		for _, t := range add {
 			i := slices.IndexFunc(k.Tags, func(o keystore.Tag) bool { return o.Key == t.Key })
 			if i >= 0 {
@@ -60,9 +57,6 @@ func (s *Service) UntagResource(ctx context.Context, c *auth.Caller, in *UntagRe
 		}
 	}
 	_, err := s.update(ctx, c, in.KeyID, ActUntagResource, func(k *keystore.Key) error {
-		if err := s.checkState(k, classManage); err != nil {
-			return err
-		}
 		k.Tags = slices.DeleteFunc(k.Tags, func(t keystore.Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
 		return nil
 	})
@@ -86,6 +80,9 @@ func (s *Service) ListResourceTags(ctx context.Context, c *auth.Caller, in *List
 		return nil, err
 	}
 	if err := s.authorize(ctx, c, ActListResourceTags, k); err != nil {
+		return nil, err
+	}
+	if err := s.checkKeyState(k, ActListResourceTags); err != nil {
 		return nil, err
 	}
 	start := 0
