@@ -376,6 +376,14 @@ func (s *Service) materialGone(k *keystore.Key) {
 	k.ExpirationModel, k.ValidTo = "", time.Time{}
 }
 
+// hasImportedMaterial reports whether k holds material: always for keys
+// whose material Arca generated; for Origin EXTERNAL keys, while imported
+// material is present (every import sets an ExpirationModel, and deletion
+// or expiry clears it).
+func hasImportedMaterial(k *keystore.Key) bool {
+	return k.Origin != OriginExternal || k.ExpirationModel != ""
+}
+
 // materialExpired reports whether k's imported material has expired at now.
 func materialExpired(k *keystore.Key, now time.Time) bool {
 	return k.Origin == OriginExternal && k.State != keystore.PendingImport &&

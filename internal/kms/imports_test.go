@@ -178,6 +178,18 @@ func TestImportSymmetricLifecycle(t *testing.T) {
 		t.Errorf("material still stored after expiry: %v", err)
 	}
 
+	// Cancelling the deletion of a key without material leaves it waiting
+	// for material, not Disabled.
+	if _, err := f.s.ScheduleKeyDeletion(f.ctx, f.c, &ScheduleKeyDeletionInput{KeyID: m.KeyID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.CancelKeyDeletion(f.ctx, f.c, &KeyIDInput{KeyID: m.KeyID}); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.state(t, m.KeyID); d.KeyState != "PendingImport" {
+		t.Errorf("cancelled deletion of a key without material: %s, want PendingImport", d.KeyState)
+	}
+
 	// Imported material is not rotated.
 	_, err = f.s.RotateKeyOnDemand(f.ctx, f.c, &KeyIDInput{KeyID: m.KeyID})
 	wantCode(t, err, svcerr.UnsupportedOperation)

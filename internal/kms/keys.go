@@ -391,6 +391,11 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *S
 func (s *Service) CancelKeyDeletion(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*CancelKeyDeletionOutput, error) {
 	k, err := s.update(ctx, c, in.KeyID, ActCancelKeyDeletion, func(k *keystore.Key) error {
 		k.State = keystore.Disabled
+		if !hasImportedMaterial(k) {
+			// As AWS: a key for imported material that has none goes
+			// back to waiting for it.
+			k.State = keystore.PendingImport
+		}
 		k.DeletionDate = time.Time{}
 		k.PendingWindowInDays = 0
 		return nil
