@@ -98,77 +98,49 @@ func (s *Store) GetImportParams(ctx context.Context, account, region, id, token 
 // set Current and Versions, and may veto with an error). It is how imported
 // material arrives, and arrives again after it expired or was deleted.
 func (s *Store) SetMaterial(ctx context.Context, account, region, id string, material *kmscrypto.Key, fn func(k *Key) error) (*Key, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	p := keyPath(account, region, id)
-	var updated *Key
-	err := s.b.Update(ctx, func(tx storage.Tx) error {
-		k, err := s.updateTx(ctx, tx, p, id, fn)
-		if err != nil {
-			return err
-		}
+	return s.changeMaterial(ctx, account, region, id, fn, func(tx storage.Tx, k *Key) (map[uint32]*kmscrypto.Key, error) {
 		if k.Current == 0 {
-			return fmt.Errorf("keystore: SetMaterial of %s left no current version", id)
+			return nil, fmt.Errorf("keystore: SetMaterial of %s left no current version", id)
 		}
 		raw := material.Marshal()
 		defer clear(raw)
-		if err := tx.Put(ctx, matPath(account, region, id, k.Current), raw); err != nil {
-			return err
-		}
-		updated = k
-		return nil
+		return map[uint32]*kmscrypto.Key{k.Current: material}, tx.Put(ctx, matPath(account, region, id, k.Current), raw)
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.replaceEntry(p, &entry{key: updated, mats: map[uint32]*kmscrypto.Key{updated.Current: material}})
-	return updated, nil
 }
 
 // DeleteMaterial deletes every version of the key's material, atomically
 // with the metadata change fn makes (fn may veto with an error), and wipes
 // the cached copies. The metadata stays: imported material can come back.
 func (s *Store) DeleteMaterial(ctx context.Context, account, region, id string, fn func(k *Key) error) (*Key, error) {
+	return s.changeMaterial(ctx, account, region, id, fn, func(tx storage.Tx, _ *Key) (map[uint32]*kmscrypto.Key, error) {
+		return map[uint32]*kmscrypto.Key{}, deleteAll(ctx, tx, matPrefix(account, region, id))
+	})
+}
+
+// changeMaterial applies fn to the key and then change to its material, in
+// one transaction, and caches the material change returns as the key's
+// whole material.
+func (s *Store) changeMaterial(ctx context.Context, account, region, id string, fn func(k *Key) error,
+	change func(tx storage.Tx, k *Key) (map[uint32]*kmscrypto.Key, error)) (*Key, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	p := keyPath(account, region, id)
 	var updated *Key
+	var mats map[uint32]*kmscrypto.Key
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
 		k, err := s.updateTx(ctx, tx, p, id, fn)
 		if err != nil {
 			return err
 		}
 		updated = k
-		return deleteAll(ctx, tx, matPrefix(account, region, id))
+		mats, err = change(tx, k)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.replaceEntry(p, &entry{key: updated, mats: map[uint32]*kmscrypto.Key{}})
+	s.replaceEntry(p, &entry{key: updated, mats: mats})
 	return updated, nil
-}
-
-// updateTx reads the key at p inside tx, applies fn to it and writes it back.
-func (s *Store) updateTx(ctx context.Context, tx storage.Tx, p, id string, fn func(k *Key) error) (*Key, error) {
-	raw, err := tx.Get(ctx, p)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	k := new(Key)
-	if err := json.Unmarshal(raw, k); err != nil {
-		return nil, fmt.Errorf("keystore: decode key %s: %w", id, err)
-	}
-	if err := fn(k); err != nil {
-		return nil, err
-	}
-	rec, err := json.Marshal(k)
-	if err != nil {
-		return nil, err
-	}
-	return k, tx.Put(ctx, p, rec)
 }
 
 // replaceEntry installs e as the cache entry for p and destroys the material

@@ -260,26 +260,9 @@ func (s *Store) Update(ctx context.Context, account, region, id string, fn func(
 	p := keyPath(account, region, id)
 	var updated *Key
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
-		raw, err := tx.Get(ctx, p)
-		if errors.Is(err, storage.ErrNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		k := new(Key)
-		if err := json.Unmarshal(raw, k); err != nil {
-			return fmt.Errorf("keystore: decode key %s: %w", id, err)
-		}
-		if err := fn(k); err != nil {
-			return err
-		}
-		rec, err := json.Marshal(k)
-		if err != nil {
-			return err
-		}
+		k, err := s.updateTx(ctx, tx, p, id, fn)
 		updated = k
-		return tx.Put(ctx, p, rec)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -294,6 +277,29 @@ func (s *Store) Update(ctx context.Context, account, region, id string, fn func(
 		s.keys.Store(p, &entry{key: updated, mats: map[uint32]*kmscrypto.Key{}})
 	}
 	return updated, nil
+}
+
+// updateTx reads the key at p inside tx, applies fn to it and writes it back.
+func (s *Store) updateTx(ctx context.Context, tx storage.Tx, p, id string, fn func(k *Key) error) (*Key, error) {
+	raw, err := tx.Get(ctx, p)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	k := new(Key)
+	if err := json.Unmarshal(raw, k); err != nil {
+		return nil, fmt.Errorf("keystore: decode key %s: %w", id, err)
+	}
+	if err := fn(k); err != nil {
+		return nil, err
+	}
+	rec, err := json.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	return k, tx.Put(ctx, p, rec)
 }
 
 // List returns up to limit keys of the account and region whose IDs sort
