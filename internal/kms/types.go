@@ -34,6 +34,8 @@ type KeyMetadata struct {
 	MultiRegion                 bool        `json:"MultiRegion"`
 	PendingDeletionWindowInDays *int32      `json:"PendingDeletionWindowInDays,omitempty"`
 	CurrentKeyMaterialID        string      `json:"CurrentKeyMaterialId,omitempty"`
+	// MultiRegionConfiguration is set only on multi-Region keys.
+	MultiRegionConfiguration *MultiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
 }
 
 // CreateKeyInput is the CreateKey request.

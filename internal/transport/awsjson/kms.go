@@ -34,6 +34,8 @@ func KMS(s *kms.Service) *Service {
 		Op("GetKeyRotationStatus", kms.ActGetKeyRotationStatus, s.GetKeyRotationStatus),
 		Op("RotateKeyOnDemand", kms.ActRotateKeyOnDemand, s.RotateKeyOnDemand),
 		Op("ListKeyRotations", kms.ActListKeyRotations, s.ListKeyRotations),
+		Op("ReplicateKey", kms.ActReplicateKey, s.ReplicateKey),
+		Op("UpdatePrimaryRegion", kms.ActUpdatePrimaryRegion, s.UpdatePrimaryRegion),
 		Op("Sign", kms.ActSign, s.Sign),
 		Op("Verify", kms.ActVerify, s.Verify),
 		Op("GetPublicKey", kms.ActGetPublicKey, s.GetPublicKey),
