@@ -20,6 +20,7 @@ func TestParseKeyRef(t *testing.T) {
 		{in: id, kind: RefKeyID, keyID: id},
 		{in: strings.ToUpper(id), kind: RefKeyID, keyID: strings.ToUpper(id)},
 		{in: "mrk-1234abcd12ab34cd56ef1234567890ab", kind: RefKeyID, keyID: "mrk-1234abcd12ab34cd56ef1234567890ab"},
+		{in: "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", kind: RefKeyARN, keyID: "mrk-1234abcd12ab34cd56ef1234567890ab", region: "eu-west-1", account: "111122223333"},
 		{in: "arn:aws:kms:us-east-2:111122223333:key/" + id, kind: RefKeyARN, keyID: id, region: "us-east-2", account: "111122223333"},
 		{in: "alias/app", kind: RefAliasName, alias: "alias/app"},
 		{in: "alias/a/b_c-d", kind: RefAliasName, alias: "alias/a/b_c-d"},
@@ -32,6 +33,12 @@ func TestParseKeyRef(t *testing.T) {
 		{in: "1234abcd_12ab-34cd-56ef-1234567890ab", wantErr: true},
 		{in: "g234abcd-12ab-34cd-56ef-1234567890ab", wantErr: true},
 		{in: "mrk-1234", wantErr: true},
+		{in: "mrk-1234abcd12ab34cd56ef1234567890a", wantErr: true},
+		{in: "mrk-1234abcd12ab34cd56ef1234567890abc", wantErr: true},
+		{in: "mrk-1234abcd12ab34cd56ef1234567890ag", wantErr: true},
+		{in: "mrk-1234abcd-12ab-34cd-56ef-1234567890ab", wantErr: true},
+		{in: "MRK-1234abcd12ab34cd56ef1234567890ab", wantErr: true},
+		{in: "arn:aws:kms:eu-west-1:111122223333:key/mrk-", wantErr: true},
 		{in: "arn:aws:s3:us-east-2:111122223333:key/" + id, wantErr: true},
 		{in: "arn:aws:kms:us-east-2:111122223333:key/nope", wantErr: true},
 		{in: "arn:aws:kms::111122223333:key/" + id, wantErr: true},
@@ -102,6 +109,7 @@ func FuzzParseKeyRef(f *testing.F) {
 		"1234abcd-12ab-34cd-56ef-1234567890ab", "alias/app", "mrk-1234abcd12ab34cd56ef1234567890ab",
 		"arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 		"arn:aws:kms:us-east-2:111122223333:alias/app", "arn:::::", "",
+		"arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", "mrk-",
 	} {
 		f.Add(s)
 	}

@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,6 +107,17 @@ type Key struct {
 	// expires (zero if it does not).
 	ExpirationModel string    `json:"expirationModel,omitempty"`
 	ValidTo         time.Time `json:"validTo,omitzero"`
+	// MultiRegionType is MultiRegionPrimary or MultiRegionReplica for a
+	// multi-Region key, "" for a single-Region one.
+	MultiRegionType string `json:"mrkType,omitempty"`
+	// PrimaryRegion and ReplicaRegions (sorted) name the regions of the set
+	// of related multi-Region keys this key belongs to. Every key of the set
+	// carries the same copy; once the primary is created, only the set
+	// operations (UpdateSet, AddSharedVersion, Replicate, DestroyInSet)
+	// change them, on all keys in one transaction, so the copies never
+	// disagree.
+	PrimaryRegion  string   `json:"primaryRegion,omitempty"`
+	ReplicaRegions []string `json:"replicaRegions,omitempty"`
 }
 
 // CurrentVersion returns the version new encryptions use.
@@ -122,6 +135,7 @@ func (k *Key) Clone() *Key {
 	c := *k
 	c.Tags = append([]Tag(nil), k.Tags...)
 	c.Versions = append([]Version(nil), k.Versions...)
+	c.ReplicaRegions = append([]string(nil), k.ReplicaRegions...)
 	return &c
 }
 
@@ -267,15 +281,7 @@ func (s *Store) Update(ctx context.Context, account, region, id string, fn func(
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := s.keys.Load(p); ok {
-		old := v.(*entry)
-		old.mu.Lock()
-		mats := old.mats
-		old.mu.Unlock()
-		s.keys.Store(p, &entry{key: updated, mats: mats})
-	} else {
-		s.keys.Store(p, &entry{key: updated, mats: map[uint32]*kmscrypto.Key{}})
-	}
+	s.refresh(updated)
 	return updated, nil
 }
 
@@ -300,6 +306,27 @@ func (s *Store) updateTx(ctx context.Context, tx storage.Tx, p, id string, fn fu
 		return nil, err
 	}
 	return k, tx.Put(ctx, p, rec)
+}
+
+// refresh installs just-committed snapshots of keys in the cache. Callers
+// hold writeMu, so snapshots are installed in commit order, and Store (not
+// LoadOrStore) makes them win over a concurrent miss that read storage
+// before the commit. Unwrapped material is carried over, because a version
+// never changes once written; it is copied into a new map because readers
+// holding the old entry still write to the old map under the old entry's
+// lock.
+func (s *Store) refresh(keys ...*Key) {
+	for _, k := range keys {
+		p := keyPath(k.Account, k.Region, k.ID)
+		mats := map[uint32]*kmscrypto.Key{}
+		if v, ok := s.keys.Load(p); ok {
+			old := v.(*entry)
+			old.mu.Lock()
+			maps.Copy(mats, old.mats)
+			old.mu.Unlock()
+		}
+		s.keys.Store(p, &entry{key: k, mats: mats})
+	}
 }
 
 // List returns up to limit keys of the account and region whose IDs sort
@@ -427,28 +454,46 @@ func (s *Store) AddVersion(ctx context.Context, account, region, id string, mate
 // Destroy deletes a key, every version of its material and every alias that
 // points to it, if cond (checked inside the transaction; nil means always)
 // approves the key's current state. Afterwards the key is gone: Get returns
-// ErrNotFound. When cond declines, Destroy returns ErrNotDue.
+// ErrNotFound. When cond declines, Destroy returns ErrNotDue. A
+// multi-Region key also leaves its set, as with DestroyInSet.
 func (s *Store) Destroy(ctx context.Context, account, region, id string, cond func(k *Key) bool) error {
+	return s.DestroyInSet(ctx, account, region, id, func(k *Key, _ []*Key) error {
+		if cond != nil && !cond(k) {
+			return ErrNotDue
+		}
+		return nil
+	})
+}
+
+// DestroyInSet deletes a key, every version of its material and every alias
+// that points to it and, in the same transaction, removes its region from
+// the ReplicaRegions of the related multi-Region keys (its peers) and stores
+// them. fn sees the key and its peers, with their lists already updated; it
+// may change the peers (a primary key waiting for its last replica's
+// deletion starts its own waiting period) or decline with ErrNotDue, in
+// which case nothing is written.
+func (s *Store) DestroyInSet(ctx context.Context, account, region, id string, fn func(k *Key, peers []*Key) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var removedAliases []string
+	var peers []*Key
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
 		removedAliases = removedAliases[:0]
-		raw, err := tx.Get(ctx, keyPath(account, region, id))
-		if errors.Is(err, storage.ErrNotFound) {
-			return ErrNotFound
-		}
+		k, ps, err := readSet(ctx, tx, account, region, id)
 		if err != nil {
 			return err
 		}
-		if cond != nil {
-			k := new(Key)
-			if err := json.Unmarshal(raw, k); err != nil {
+		peers = ps
+		for _, p := range peers {
+			p.ReplicaRegions = slices.DeleteFunc(p.ReplicaRegions, func(r string) bool { return r == region })
+		}
+		if fn != nil {
+			if err := fn(k, peers); err != nil {
 				return err
 			}
-			if !cond(k) {
-				return ErrNotDue
-			}
+		}
+		if err := putKeys(ctx, tx, peers...); err != nil {
+			return err
 		}
 		if err := deleteAll(ctx, tx, matPrefix(account, region, id)); err != nil {
 			return err
@@ -480,6 +525,7 @@ func (s *Store) Destroy(ctx context.Context, account, region, id string, cond fu
 	if err != nil {
 		return fmt.Errorf("keystore: destroy key: %w", err)
 	}
+	s.refresh(peers...)
 	if v, ok := s.keys.LoadAndDelete(keyPath(account, region, id)); ok {
 		e := v.(*entry)
 		e.mu.Lock()

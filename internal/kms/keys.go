@@ -90,8 +90,15 @@ func (s *Service) metadata(k *keystore.Key) *KeyMetadata {
 			m.ValidTo = epoch.New(k.ValidTo)
 		}
 	}
-	if k.State == keystore.PendingDeletion {
+	m.MultiRegionConfiguration = s.multiRegionConfig(k)
+	switch k.State {
+	case keystore.PendingDeletion:
 		m.DeletionDate = epoch.New(k.DeletionDate)
+		w := int32(k.PendingWindowInDays)
+		m.PendingDeletionWindowInDays = &w
+	case keystore.PendingReplicaDeletion:
+		// No DeletionDate yet: the waiting period starts when the last
+		// replica is deleted.
 		w := int32(k.PendingWindowInDays)
 		m.PendingDeletionWindowInDays = &w
 	}
@@ -200,6 +207,11 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if !slices.Contains(kmscrypto.KeyUsages(kmscrypto.KeySpec(spec)), kmscrypto.KeyUsage(usage)) {
 		return nil, svcerr.Validationf("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
+	if in.MultiRegion && origin == OriginExternal {
+		// Refused on its own so that it stays refused once Origin EXTERNAL
+		// lands: replicas of imported material need their own import.
+		return nil, svcerr.New(svcerr.UnsupportedOperation, "Multi-Region keys with imported key material (Origin EXTERNAL) are not supported by this Arca version.")
+	}
 	if origin != OriginAWSKMS && origin != OriginExternal {
 		if in.CustomKeyStoreID == "" && (origin == OriginCloudHSM || origin == OriginXKS) {
 			return nil, svcerr.New(svcerr.CustomKeyStoreNotFound, "Origin %s requires a CustomKeyStoreId.", origin)
@@ -209,13 +221,14 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if in.CustomKeyStoreID != "" {
 		return nil, svcerr.New(svcerr.CustomKeyStoreNotFound, "Custom key store %s does not exist.", in.CustomKeyStoreID)
 	}
-	if in.MultiRegion {
-		return nil, svcerr.New(svcerr.UnsupportedOperation, "Multi-Region keys are not supported by this Arca version.")
-	}
 	if err := s.authorize(ctx, c, ActCreateKey, nil); err != nil {
 		return nil, err
 	}
-	id, err := newKeyID()
+	newID := newKeyID
+	if in.MultiRegion {
+		newID = newMultiRegionKeyID
+	}
+	id, err := newID()
 	if err != nil {
 		return nil, svcerr.InternalError(err)
 	}
@@ -235,6 +248,9 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 		k.State = keystore.PendingImport
 	} else if material, err = kmscrypto.Generate(kmscrypto.KeySpec(spec)); err != nil {
 		return nil, svcerr.InternalError(err)
+	}
+	if in.MultiRegion {
+		k.MultiRegion, k.MultiRegionType, k.PrimaryRegion = true, keystore.MultiRegionPrimary, c.Region
 	}
 	if err := s.ks.Create(ctx, k, material); err != nil {
 		if material != nil {
@@ -372,18 +388,27 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *S
 	}
 	now := s.now().UTC()
 	k, err := s.update(ctx, c, in.KeyID, ActScheduleKeyDeletion, func(k *keystore.Key) error {
+		k.PendingWindowInDays = int(days)
+		if k.MultiRegionType == keystore.MultiRegionPrimary && len(k.ReplicaRegions) > 0 {
+			// AWS never deletes a primary key that still has replicas: it
+			// waits in PendingReplicaDeletion, and its waiting period starts
+			// when the sweep deletes its last replica.
+			k.State = keystore.PendingReplicaDeletion
+			k.DeletionDate = time.Time{}
+			return nil
+		}
 		k.State = keystore.PendingDeletion
 		k.DeletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
-		k.PendingWindowInDays = int(days)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ScheduleKeyDeletionOutput{
-		KeyID: s.keyARN(k), DeletionDate: epoch.New(k.DeletionDate),
-		KeyState: string(k.State), PendingWindowInDays: days,
-	}, nil
+	out := &ScheduleKeyDeletionOutput{KeyID: s.keyARN(k), KeyState: string(k.State), PendingWindowInDays: days}
+	if k.State == keystore.PendingDeletion {
+		out.DeletionDate = epoch.New(k.DeletionDate)
+	}
+	return out, nil
 }
 
 // CancelKeyDeletion takes a key out of PendingDeletion (or

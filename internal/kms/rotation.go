@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/arca-kms/arca/internal/arn"
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/epoch"
 	"github.com/arca-kms/arca/internal/keystore"
@@ -90,6 +91,25 @@ func (s *Service) rotatable(k *keystore.Key) error {
 	return nil
 }
 
+// notOnReplica refuses a rotation change on a multi-Region replica key:
+// rotation is a property the set shares, and AWS manages it on the primary.
+func (s *Service) notOnReplica(k *keystore.Key) error {
+	if isReplica(k) {
+		return svcerr.New(svcerr.UnsupportedOperation, "%s is a multi-Region replica key; its rotation is managed on its primary key %s.",
+			s.keyARN(k), arn.KeyARN(s.partition, k.PrimaryRegion, k.Account, k.ID))
+	}
+	return nil
+}
+
+// syncRotation copies the rotation settings the set of related
+// multi-Region keys shares from k to its peers, so that whichever key
+// becomes primary carries on the same schedule.
+func syncRotation(k *keystore.Key, peers []*keystore.Key) {
+	for _, p := range peers {
+		p.RotationPeriodInDays, p.NextRotation, p.OnDemandRotations = k.RotationPeriodInDays, k.NextRotation, k.OnDemandRotations
+	}
+}
+
 // EnableKeyRotation turns on automatic rotation every RotationPeriodInDays
 // (90–2560, default 365), the first one that many days from now.
 func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *EnableKeyRotationInput) (*Empty, error) {
@@ -101,12 +121,16 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *Ena
 		days = *in.RotationPeriodInDays
 	}
 	now := s.now().UTC()
-	_, err := s.update(ctx, c, in.KeyID, ActEnableKeyRotation, func(k *keystore.Key) error {
+	_, err := s.updateSet(ctx, c, in.KeyID, ActEnableKeyRotation, func(k *keystore.Key, peers []*keystore.Key) error {
 		if err := s.rotatable(k); err != nil {
+			return err
+		}
+		if err := s.notOnReplica(k); err != nil {
 			return err
 		}
 		k.RotationPeriodInDays = int(days)
 		k.NextRotation = now.Add(time.Duration(days) * 24 * time.Hour)
+		syncRotation(k, peers)
 		return nil
 	})
 	if err != nil {
@@ -117,12 +141,16 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *Ena
 
 // DisableKeyRotation turns off automatic rotation.
 func (s *Service) DisableKeyRotation(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
-	_, err := s.update(ctx, c, in.KeyID, ActDisableKeyRotation, func(k *keystore.Key) error {
+	_, err := s.updateSet(ctx, c, in.KeyID, ActDisableKeyRotation, func(k *keystore.Key, peers []*keystore.Key) error {
 		if err := s.rotatable(k); err != nil {
+			return err
+		}
+		if err := s.notOnReplica(k); err != nil {
 			return err
 		}
 		k.RotationPeriodInDays = 0
 		k.NextRotation = time.Time{}
+		syncRotation(k, peers)
 		return nil
 	})
 	if err != nil {
@@ -188,27 +216,33 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c *auth.Caller, in *Key
 	return &RotateKeyOnDemandOutput{KeyID: s.keyARN(k)}, nil
 }
 
-// rotate adds a version of new material to k, re-checking inside the
-// transaction that the rotation is still allowed (and, for automatic ones,
-// still due, so two scheduler passes never rotate twice).
+// rotate adds a version of new material to k and, for a multi-Region
+// primary key, to every replica in the same transaction, re-checking inside
+// it that the rotation is still allowed (and, for automatic ones, still due,
+// so two scheduler passes never rotate twice). A replica never rotates by
+// itself: its material comes only from its primary.
 func (s *Service) rotate(ctx context.Context, k *keystore.Key, kind string) (*keystore.Key, error) {
 	m, err := kmscrypto.Generate(k.Spec)
 	if err != nil {
 		return nil, svcerr.InternalError(err)
 	}
 	now := s.now().UTC()
-	k, err = s.ks.AddVersion(ctx, k.Account, k.Region, k.ID, m, now, func(k *keystore.Key, v *keystore.Version) error {
+	k, err = s.ks.AddSharedVersion(ctx, k.Account, k.Region, k.ID, m, now, func(k *keystore.Key, peers []*keystore.Key, v *keystore.Version) error {
 		if kind == rotationOnDemand {
 			if err := s.checkKeyState(k, ActRotateKeyOnDemand); err != nil {
 				return err
 			}
-		} else if k.State != keystore.Enabled {
+		} else if k.State != keystore.Enabled || isReplica(k) {
 			// Automatic rotation is not an operation a caller asked for: a
-			// key that left Enabled since the sweep listed it is simply not
-			// due, and catches up when it is enabled again.
+			// key that left Enabled (or became a replica) since the sweep
+			// listed it is simply not due, and an enabled key catches up
+			// when it is enabled again.
 			return errNotDue
 		}
 		if err := s.rotatable(k); err != nil {
+			return err
+		}
+		if err := s.notOnReplica(k); err != nil {
 			return err
 		}
 		v.Rotation = kind
@@ -224,6 +258,7 @@ func (s *Service) rotate(ctx context.Context, k *keystore.Key, kind string) (*ke
 			}
 			k.NextRotation = now.Add(time.Duration(k.RotationPeriodInDays) * 24 * time.Hour)
 		}
+		syncRotation(k, peers)
 		return nil
 	})
 	if err != nil {

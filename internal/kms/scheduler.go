@@ -26,12 +26,18 @@ type SweepReport struct {
 // rotation or deletion that came due while the server was down happens on
 // the first sweep after start. Disabled keys do not rotate; they catch up
 // when re-enabled, as AWS does.
+//
+// Multi-Region keys: a primary key's rotation adds the version to every
+// replica in the same transaction, and a replica is never rotated by itself.
+// Deleting a replica removes it from its set; when it was the last replica
+// of a primary waiting in PendingReplicaDeletion, the primary moves to
+// PendingDeletion in the same transaction and its waiting period starts.
 func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	now := s.now().UTC()
 	var due []*keystore.Key
 	err := s.ks.Each(ctx, func(k *keystore.Key) error {
 		deleting := k.State == keystore.PendingDeletion && !k.DeletionDate.After(now)
-		rotating := k.State == keystore.Enabled && k.RotationPeriodInDays > 0 && !k.NextRotation.After(now)
+		rotating := k.State == keystore.Enabled && !isReplica(k) && k.RotationPeriodInDays > 0 && !k.NextRotation.After(now)
 		if deleting || rotating || materialExpired(k, now) {
 			due = append(due, k)
 		}
@@ -64,13 +70,32 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 			continue
 		}
 		if k.State == keystore.PendingDeletion {
-			err := s.ks.Destroy(ctx, k.Account, k.Region, k.ID, func(cur *keystore.Key) bool {
-				return cur.State == keystore.PendingDeletion && !cur.DeletionDate.After(now)
+			var started []*keystore.Key
+			err := s.ks.DestroyInSet(ctx, k.Account, k.Region, k.ID, func(cur *keystore.Key, peers []*keystore.Key) error {
+				started = started[:0]
+				if cur.State != keystore.PendingDeletion || cur.DeletionDate.After(now) {
+					return keystore.ErrNotDue
+				}
+				if cur.MultiRegionType == keystore.MultiRegionPrimary && len(cur.ReplicaRegions) > 0 {
+					// Never strand replicas without their primary.
+					return keystore.ErrNotDue
+				}
+				for _, p := range peers {
+					if p.State == keystore.PendingReplicaDeletion && p.MultiRegionType == keystore.MultiRegionPrimary && len(p.ReplicaRegions) == 0 {
+						p.State = keystore.PendingDeletion
+						p.DeletionDate = now.Add(time.Duration(p.PendingWindowInDays) * 24 * time.Hour)
+						started = append(started, p)
+					}
+				}
+				return nil
 			})
 			switch {
 			case err == nil:
 				rep.Deleted++
 				s.log.Info("deleted key after its waiting period", "key", s.keyARN(k), "deletion_date", k.DeletionDate)
+				for _, p := range started {
+					s.log.Info("last replica deleted: primary key's waiting period started", "key", s.keyARN(p), "deletion_date", p.DeletionDate)
+				}
 			case errors.Is(err, keystore.ErrNotDue), errors.Is(err, keystore.ErrNotFound):
 			default:
 				return rep, err

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/arca-kms/arca/internal/arn"
@@ -30,6 +31,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives operational logs. Never key material.
 	Logger *slog.Logger
+	// Regions are the regions the deployment serves: the only ones
+	// ReplicateKey and UpdatePrimaryRegion may name.
+	Regions []string
 }
 
 // Service is the KMS service. It is safe for concurrent use.
@@ -38,11 +42,12 @@ type Service struct {
 	partition string
 	now       func() time.Time
 	log       *slog.Logger
+	regions   []string
 }
 
 // New returns a Service over ks.
 func New(ks *keystore.Store, cfg Config) *Service {
-	s := &Service{ks: ks, partition: cfg.Partition, now: cfg.Now, log: cfg.Logger}
+	s := &Service{ks: ks, partition: cfg.Partition, now: cfg.Now, log: cfg.Logger, regions: slices.Clone(cfg.Regions)}
 	if s.partition == "" {
 		s.partition = "aws"
 	}

@@ -36,6 +36,8 @@ type KeyMetadata struct {
 	CurrentKeyMaterialID        string      `json:"CurrentKeyMaterialId,omitempty"`
 	ExpirationModel             string      `json:"ExpirationModel,omitempty"`
 	ValidTo                     *epoch.Time `json:"ValidTo,omitempty"`
+	// MultiRegionConfiguration is set only on multi-Region keys.
+	MultiRegionConfiguration *MultiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
 }
 
 // CreateKeyInput is the CreateKey request.

@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	clk := &clock{}
 	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now})
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions})
 	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
 	holder, err := nodeID()
 	if err != nil {

@@ -205,3 +205,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestKMSOperationActions: every KMS operation is authorized as the IAM
+// action of the same name, except ReEncrypt, which AWS splits in two
+// (ReEncryptFrom on the source key is the table's; ReEncryptTo is checked
+// by the service).
+func TestKMSOperationActions(t *testing.T) {
+	t.Parallel()
+	svc := KMS(kms.New(nil, kms.Config{}))
+	for _, name := range []string{"ReplicateKey", "UpdatePrimaryRegion", "RotateKeyOnDemand", "CreateKey"} {
+		if _, ok := svc.ops[name]; !ok {
+			t.Errorf("%s is not in the operation table", name)
+		}
+	}
+	for name, op := range svc.ops {
+		want := "kms:" + name
+		if name == "ReEncrypt" {
+			want = "kms:ReEncryptFrom"
+		}
+		if op.Action != want || op.Name != name {
+			t.Errorf("operation %s: name %q, action %q, want %q", name, op.Name, op.Action, want)
+		}
+	}
+}

@@ -37,6 +37,8 @@ func KMS(s *kms.Service) *Service {
 		Op("GetParametersForImport", kms.ActGetParametersForImport, s.GetParametersForImport),
 		Op("ImportKeyMaterial", kms.ActImportKeyMaterial, s.ImportKeyMaterial),
 		Op("DeleteImportedKeyMaterial", kms.ActDeleteImportedKeyMaterial, s.DeleteImportedKeyMaterial),
+		Op("ReplicateKey", kms.ActReplicateKey, s.ReplicateKey),
+		Op("UpdatePrimaryRegion", kms.ActUpdatePrimaryRegion, s.UpdatePrimaryRegion),
 		Op("Sign", kms.ActSign, s.Sign),
 		Op("Verify", kms.ActVerify, s.Verify),
 		Op("GetPublicKey", kms.ActGetPublicKey, s.GetPublicKey),
