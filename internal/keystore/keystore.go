@@ -397,60 +397,6 @@ func newMaterialID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// AddVersion stores material as a new version of the key and makes it
-// current, atomically; it returns the updated key. fn sees the key and the
-// new version inside the transaction and may veto the change (returning an
-// error) or adjust both (the version's Rotation, the key's schedule).
-func (s *Store) AddVersion(ctx context.Context, account, region, id string, material *kmscrypto.Key, now time.Time, fn func(k *Key, v *Version) error) (*Key, error) {
-	mid, err := newMaterialID()
-	if err != nil {
-		return nil, err
-	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	p := keyPath(account, region, id)
-	var updated *Key
-	err = s.b.Update(ctx, func(tx storage.Tx) error {
-		raw, err := tx.Get(ctx, p)
-		if errors.Is(err, storage.ErrNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		k := new(Key)
-		if err := json.Unmarshal(raw, k); err != nil {
-			return err
-		}
-		var next uint32 = 1
-		for _, v := range k.Versions {
-			next = max(next, v.Number+1)
-		}
-		v := Version{Number: next, Created: now, MaterialID: mid}
-		if fn != nil {
-			if err := fn(k, &v); err != nil {
-				return err
-			}
-		}
-		k.Versions = append(k.Versions, v)
-		k.Current = next
-		if err := tx.Put(ctx, matPath(account, region, id, next), material.Marshal()); err != nil {
-			return err
-		}
-		rec, err := json.Marshal(k)
-		if err != nil {
-			return err
-		}
-		updated = k
-		return tx.Put(ctx, p, rec)
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.keys.Delete(p) // reload lazily; old material stays decryptable from storage
-	return updated, nil
-}
-
 // Destroy deletes a key, every version of its material and every alias that
 // points to it, if cond (checked inside the transaction; nil means always)
 // approves the key's current state. Afterwards the key is gone: Get returns

@@ -127,7 +127,8 @@ func (s *Store) UpdateSet(ctx context.Context, account, region, id string, fn fu
 // same KeyMaterialId). fn sees the key, its peers and the new version inside
 // the transaction and may veto the change (returning an error) or adjust
 // them (the version's Rotation, the keys' schedules). It returns the updated
-// key. For a single-Region key it is AddVersion.
+// key. A single-Region key is a set of one: rotation uses this for every
+// key.
 func (s *Store) AddSharedVersion(ctx context.Context, account, region, id string, material *kmscrypto.Key, now time.Time, fn func(k *Key, peers []*Key, v *Version) error) (*Key, error) {
 	mid, err := newMaterialID()
 	if err != nil {
