@@ -116,10 +116,10 @@ func (c *Context) lookup(key string) *entry {
 // stand in for a variable (AWS: multivalued keys cannot be variables).
 func (c *Context) variable(key string) (string, bool) {
 	e := c.lookup(key)
-	if e == nil || e.count() != 1 {
+	if e == nil || e.set {
 		return "", false
 	}
-	return e.at(0), true
+	return e.one, true
 }
 
 // PrincipalType is the kind of identity making a request, spelled as the
