@@ -349,3 +349,16 @@ func TestLint(t *testing.T) {
 		})
 	}
 }
+
+func TestLintSeverity(t *testing.T) {
+	t.Parallel()
+	def := mustParse(t, []byte(defaultKeyPolicy), KindResource)
+	f := Lint(def, KindResource, WithAccount("111122223333"))
+	if len(f) != 1 || f[0].Severity != Info || f[0].Sid != "Enable IAM User Permissions" || f[0].Statement != 0 {
+		t.Errorf("default key policy: %+v", f)
+	}
+	role := mustParse(t, []byte(`{"Statement":{"Sid":"R","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":"kms:*","Resource":"*"}}`), KindResource)
+	if f := Lint(role, KindResource); len(f) != 1 || f[0].Severity != Medium || f[0].Severity.String() != "medium" {
+		t.Errorf("kms:* to a role: %+v", f)
+	}
+}
