@@ -154,22 +154,11 @@ func parseVariable(inner string) (part, bool) {
 	return part{kind: partVar, text: name, def: def, hasDef: hasDef}, true
 }
 
-// hasWildcard reports whether the compiled pattern contains "*" or "?".
-func (g *glob) hasWildcard() bool {
-	for _, p := range g.parts {
-		if p.kind == partStar || p.kind == partQuest {
-			return true
-		}
-	}
-	return false
-}
-
 const inlineVars = 8
 
 // vals holds a pattern's resolved variables for one match, on the stack.
 type vals struct {
 	v [inlineVars]string
-	g *glob
 	c *Context
 }
 
@@ -203,7 +192,7 @@ func (g *glob) match(s string, fold bool, c *Context) (ok, unknown bool) {
 		return s == g.lit, false
 	}
 	var v vals
-	v.g, v.c = g, c
+	v.c = c
 	if g.nvars > 0 {
 		for i := range g.parts {
 			p := &g.parts[i]

@@ -13,7 +13,7 @@ import (
 // The behaviour tables live in testdata/*.json so they read as AWS scenarios
 // and can be shared with other implementations.
 
-func load(t *testing.T, name string, v any) {
+func load(t testing.TB, name string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
