@@ -100,9 +100,9 @@ func BenchmarkDecideTypical(b *testing.B) {
 	}
 }
 
-// BenchmarkParseKeyPolicy measures Parse, which runs on PutKeyPolicy and when
-// a key's policy enters the cache, not per request.
-func BenchmarkParseKeyPolicy(b *testing.B) {
+// BenchmarkParseTypical measures parsing the typical identity policy. Parsing
+// runs when a policy is stored or enters a cache, not per request.
+func BenchmarkParseTypical(b *testing.B) {
 	doc := []byte(typicalIdentityPolicy)
 	b.ReportAllocs()
 	for b.Loop() {
