@@ -34,6 +34,7 @@ const (
 	PermissionsBoundaryType
 )
 
+// String names the policy type as AWS's access denied messages do.
 func (t PolicyType) String() string {
 	switch t {
 	case ResourcePolicy:

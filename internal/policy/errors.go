@@ -39,6 +39,7 @@ type MalformedError struct {
 	TooLarge bool
 }
 
+// Error returns the reason with the detail, for logs.
 func (e *MalformedError) Error() string {
 	if e.Detail == "" {
 		return "policy: " + e.Reason

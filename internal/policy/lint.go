@@ -16,6 +16,7 @@ const (
 	High
 )
 
+// String returns the severity in lower case.
 func (s Severity) String() string {
 	switch s {
 	case Info:

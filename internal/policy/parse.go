@@ -29,6 +29,7 @@ const (
 	KindSession
 )
 
+// String names the kind, for messages.
 func (k Kind) String() string {
 	switch k {
 	case KindResource:
@@ -107,6 +108,7 @@ const (
 	Deny
 )
 
+// String returns "Allow", "Deny" or "NotApplicable".
 func (e Effect) String() string {
 	switch e {
 	case Allow:
