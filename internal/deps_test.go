@@ -22,6 +22,7 @@ var allowed = map[string]struct {
 	"internal/svcerr":    {nil, "typed errors, used by every layer"},
 	"internal/config":    {nil, "config is plain data handed to the server"},
 	"internal/kmscrypto": {nil, "crypto is pure: keys in, bytes out"},
+	"internal/policy":    {[]string{"internal/arn"}, "policy evaluation is pure: documents and request facts in, decisions out"},
 	"internal/storage":   {nil, "the storage contract sees only sealed bytes"},
 
 	"internal/storage/memory":      {[]string{"internal/storage"}, "a backend knows only the contract"},
