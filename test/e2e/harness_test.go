@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
@@ -338,7 +340,29 @@ func (s *server) clientWith(region, akid, secret string) *kms.Client {
 	}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {
 		o.BaseEndpoint = aws.String(s.endpoint)
-		o.RetryMaxAttempts = 1
+		o.Retryer = closedConnRetryer()
+	})
+}
+
+// closedConnRetryer retries an operation once, and only when the SDK's own
+// HTTP transport closed the connection under a response it was reading
+// ("use of closed network connection" after a 200): a known client-side race
+// in aws-sdk-go-v2 (aws/aws-sdk-go-v2#1825, #2737: the transport's write
+// loop closes the connection while the response body is read), which a fast
+// loopback server makes likelier. Every other error, API errors included,
+// comes back from the first attempt, so the tests still see exactly what
+// Arca answered.
+func closedConnRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 2
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 10 * time.Millisecond, nil })
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if strings.Contains(err.Error(), "use of closed network connection") {
+				return aws.TrueTernary
+			}
+			return aws.FalseTernary
+		})}
 	})
 }
 
