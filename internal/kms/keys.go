@@ -150,6 +150,21 @@ func checkTag(t Tag) error {
 	return nil
 }
 
+// checkKeyProperties validates the description, policy and tags a new key
+// (CreateKey) or replica (ReplicateKey) gets, and returns the tags in
+// storage form.
+func checkKeyProperties(description, policy string, tags []Tag) ([]keystore.Tag, error) {
+	if err := checkLen("description", len(description), 0, maxDescription); err != nil {
+		return nil, err
+	}
+	if policy != "" {
+		if err := checkPolicy(policy); err != nil {
+			return nil, err
+		}
+	}
+	return toStoreTags(tags)
+}
+
 func checkPolicy(p string) error {
 	if err := checkLen("policy", len(p), 1, maxPolicy); err != nil {
 		return err
@@ -192,15 +207,7 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if err := checkEnum("origin", origin, OriginAWSKMS, OriginExternal, OriginCloudHSM, OriginXKS); err != nil {
 		return nil, err
 	}
-	if err := checkLen("description", len(in.Description), 0, maxDescription); err != nil {
-		return nil, err
-	}
-	if in.Policy != "" {
-		if err := checkPolicy(in.Policy); err != nil {
-			return nil, err
-		}
-	}
-	tags, err := toStoreTags(in.Tags)
+	tags, err := checkKeyProperties(in.Description, in.Policy, in.Tags)
 	if err != nil {
 		return nil, err
 	}

@@ -152,15 +152,7 @@ func (s *Service) ReplicateKey(ctx context.Context, c *auth.Caller, in *Replicat
 	if err := checkRegion("replicaRegion", in.ReplicaRegion); err != nil {
 		return nil, err
 	}
-	if err := checkLen("description", len(in.Description), 0, maxDescription); err != nil {
-		return nil, err
-	}
-	if in.Policy != "" {
-		if err := checkPolicy(in.Policy); err != nil {
-			return nil, err
-		}
-	}
-	tags, err := toStoreTags(in.Tags)
+	tags, err := checkKeyProperties(in.Description, in.Policy, in.Tags)
 	if err != nil {
 		return nil, err
 	}

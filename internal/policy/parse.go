@@ -434,9 +434,12 @@ func str(raw json.RawMessage) (string, bool) {
 }
 
 // strOrList decodes a string or an array of strings.
-func strOrList(raw json.RawMessage) ([]string, bool) {
-	if s, ok := str(raw); ok {
-		return []string{s}, true
+func strOrList(raw json.RawMessage) ([]string, bool) { return oneOrList(raw, str) }
+
+// oneOrList decodes one element or an array of elements, each decoded by elem.
+func oneOrList(raw json.RawMessage, elem func(json.RawMessage) (string, bool)) ([]string, bool) {
+	if v, ok := elem(raw); ok {
+		return []string{v}, true
 	}
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
@@ -447,11 +450,11 @@ func strOrList(raw json.RawMessage) ([]string, bool) {
 	}
 	out := make([]string, 0, len(items))
 	for _, it := range items {
-		s, ok := str(it)
+		v, ok := elem(it)
 		if !ok {
 			return nil, false
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	return out, true
 }
@@ -610,27 +613,8 @@ func parseStatementSyntax(raw json.RawMessage, s *rawStatement, i int) error {
 	return nil
 }
 
-func condValues(raw json.RawMessage) ([]string, bool) {
-	if v, ok := scalar(raw); ok {
-		return []string{v}, true
-	}
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil, false
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, false
-	}
-	out := make([]string, 0, len(items))
-	for _, it := range items {
-		v, ok := scalar(it)
-		if !ok {
-			return nil, false
-		}
-		out = append(out, v)
-	}
-	return out, true
-}
+// condValues decodes a condition value: a scalar or an array of scalars.
+func condValues(raw json.RawMessage) ([]string, bool) { return oneOrList(raw, scalar) }
 
 // checkResource applies AWS's rules for a Resource value: "*" or an ARN whose
 // partition is real and whose service is spelled out.
