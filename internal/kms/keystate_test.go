@@ -80,10 +80,7 @@ var keyStateWant = map[string]string{
 // other branches. Until they are, their rows are checked through
 // checkKeyState alone; wiring one means moving it from here to
 // keyStateWalk.
-var pendingKeyStateOps = map[string]bool{
-	"kms:ReplicateKey":        true,
-	"kms:UpdatePrimaryRegion": true,
-}
+var pendingKeyStateOps = map[string]bool{}
 
 // wantRefusal is the code and message a token stands for; ok is true for ".".
 func wantRefusal(t *testing.T, token, keyARN string) (code svcerr.Code, msg string, ok bool) {
@@ -152,8 +149,12 @@ func checkOutcome(t *testing.T, what string, err error, token, keyARN string) (r
 // ciphertext, signature or alias the call needs) and returns the call.
 type keyStateCase struct {
 	spec, usage, origin string
+	multiRegion         bool
 	setup               func(t *testing.T, f *fixture, m *KeyMetadata) func() error
 }
+
+// walkReplicaRegion is where the walk replicates its multi-Region keys.
+const walkReplicaRegion = "eu-west-1"
 
 // walkMaterial is the 256-bit material imported into the walk's EXTERNAL keys.
 var walkMaterial = bytes.Repeat([]byte{7}, 32)
@@ -384,6 +385,21 @@ func keyStateWalk() map[string]keyStateCase {
 				return err
 			}
 		}},
+		ActReplicateKey: {multiRegion: true, setup: func(_ *testing.T, f *fixture, m *KeyMetadata) func() error {
+			return func() error {
+				_, err := f.s.ReplicateKey(f.ctx, f.c, &ReplicateKeyInput{KeyID: m.KeyID, ReplicaRegion: walkReplicaRegion})
+				return err
+			}
+		}},
+		ActUpdatePrimaryRegion: {multiRegion: true, setup: func(t *testing.T, f *fixture, m *KeyMetadata) func() error {
+			if _, err := f.s.ReplicateKey(f.ctx, f.c, &ReplicateKeyInput{KeyID: m.KeyID, ReplicaRegion: walkReplicaRegion}); err != nil {
+				t.Fatalf("setup ReplicateKey: %v", err)
+			}
+			return func() error {
+				_, err := f.s.UpdatePrimaryRegion(f.ctx, f.c, &UpdatePrimaryRegionInput{KeyID: m.KeyID, PrimaryRegion: walkReplicaRegion})
+				return err
+			}
+		}},
 		ActListKeyRotations: sym(func(f *fixture, id string) error {
 			_, err := f.s.ListKeyRotations(f.ctx, f.c, &ListKeyRotationsInput{KeyID: id})
 			return err
@@ -465,7 +481,7 @@ func TestKeyStateTable(t *testing.T) {
 			f := newFixture(t)
 			want := wantRow(t, action)
 			for i, st := range walkStates {
-				in := &CreateKeyInput{KeySpec: tc.spec, KeyUsage: tc.usage, Origin: tc.origin}
+				in := &CreateKeyInput{KeySpec: tc.spec, KeyUsage: tc.usage, Origin: tc.origin, MultiRegion: tc.multiRegion}
 				out, err := f.s.CreateKey(f.ctx, f.c, in)
 				if err != nil {
 					t.Fatalf("CreateKey: %v", err)

@@ -34,7 +34,11 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), c: root("us-east-1"), ctx: context.Background()}
-	f.s = New(keystore.New(memory.New()), Config{Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	f.s = New(keystore.New(memory.New()), Config{
+		Now:     func() time.Time { return f.now },
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Regions: []string{"us-east-1", "eu-west-1"},
+	})
 	return f
 }
 
