@@ -90,6 +90,28 @@ grep -q "is pending deletion" "$work/err" || fail "KMSInvalidStateException mess
 [ "$(awsk describe-key --key-id "$key" --query KeyMetadata.KeyState)" = "Disabled" ] || fail "not Disabled after cancel"
 expect_fail DisabledException awsk encrypt --key-id "$key" --plaintext "fileb://$work/plain.bin"
 
+step "imported key material: create-key --origin EXTERNAL, get-parameters-for-import, import-key-material"
+if ! command -v openssl >/dev/null; then
+  [ "${CI:-}" != true ] || fail "openssl is needed (Debian package openssl)"
+  echo "openssl not installed (Debian package openssl): import step skipped"
+else
+ext=$(awsk create-key --origin EXTERNAL --query KeyMetadata.KeyId)
+[ "$(awsk describe-key --key-id "$ext" --query KeyMetadata.KeyState)" = "PendingImport" ] || fail "EXTERNAL key not PendingImport"
+awsk get-parameters-for-import --key-id "$ext" --wrapping-algorithm RSAES_OAEP_SHA_256 --wrapping-key-spec RSA_2048 \
+  --query '[ImportToken,PublicKey]' >"$work/params"
+cut -f1 "$work/params" | base64 -d >"$work/token.bin"
+cut -f2 "$work/params" | base64 -d >"$work/wrapping.der"
+openssl rand -out "$work/material.bin" 32
+openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$work/wrapping.der" -in "$work/material.bin" -out "$work/wrapped.bin" \
+  -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+awsk import-key-material --key-id "$ext" --import-token "fileb://$work/token.bin" \
+  --encrypted-key-material "fileb://$work/wrapped.bin" --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE >/dev/null
+[ "$(awsk describe-key --key-id "$ext" --query KeyMetadata.KeyState)" = "Enabled" ] || fail "not Enabled after import"
+awsk encrypt --key-id "$ext" --plaintext "fileb://$work/plain.bin" --query CiphertextBlob | base64 -d >"$work/ext.ct"
+awsk decrypt --ciphertext-blob "fileb://$work/ext.ct" --query Plaintext | base64 -d | cmp -s - "$work/plain.bin" ||
+  fail "round trip through imported material"
+fi
+
 step "endpoint_url from the config file alone"
 # endpoint_url in the shared config file is read by CLI v1 >= 1.29 and
 # v2 >= 2.13; older CLIs fall back to --endpoint-url.
