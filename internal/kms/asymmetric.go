@@ -272,14 +272,8 @@ func (s *Service) GetPublicKey(ctx context.Context, c *auth.Caller, in *GetPubli
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, true)
+	k, err := s.keyFor(ctx, c, in.KeyID, ActGetPublicKey, true)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActGetPublicKey, k); err != nil {
-		return nil, err
-	}
-	if err := s.checkKeyState(k, ActGetPublicKey); err != nil {
 		return nil, err
 	}
 	if !kmscrypto.IsAsymmetric(k.Spec) {

@@ -93,11 +93,8 @@ func (s *Service) externalKey(ctx context.Context, c *auth.Caller, keyID, action
 	if err := checkKeyID("keyId", keyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, keyID, false)
+	k, err := s.authorizedKey(ctx, c, keyID, action, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, action, k); err != nil {
 		return nil, err
 	}
 	if err := s.external(k); err != nil {

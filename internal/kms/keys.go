@@ -280,14 +280,8 @@ func (s *Service) DescribeKey(ctx context.Context, c *auth.Caller, in *DescribeK
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, true)
+	k, err := s.keyFor(ctx, c, in.KeyID, ActDescribeKey, true)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActDescribeKey, k); err != nil {
-		return nil, err
-	}
-	if err := s.checkKeyState(k, ActDescribeKey); err != nil {
 		return nil, err
 	}
 	return &DescribeKeyOutput{KeyMetadata: s.metadata(k)}, nil
@@ -329,11 +323,8 @@ func (s *Service) update(ctx context.Context, c *auth.Caller, keyID, action stri
 	if err := checkKeyID("keyId", keyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, keyID, false)
+	k, err := s.authorizedKey(ctx, c, keyID, action, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, action, k); err != nil {
 		return nil, err
 	}
 	k, err = s.ks.Update(ctx, k.Account, k.Region, k.ID, func(k *keystore.Key) error {
@@ -471,14 +462,8 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c *auth.Caller, in *GetKeyPo
 	if err := checkLen("policyName", len(name), 1, 128); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, false)
+	k, err := s.keyFor(ctx, c, in.KeyID, ActGetKeyPolicy, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActGetKeyPolicy, k); err != nil {
-		return nil, err
-	}
-	if err := s.checkKeyState(k, ActGetKeyPolicy); err != nil {
 		return nil, err
 	}
 	if name != "default" {

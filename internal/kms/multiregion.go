@@ -156,11 +156,8 @@ func (s *Service) ReplicateKey(ctx context.Context, c *auth.Caller, in *Replicat
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, false)
+	k, err := s.authorizedKey(ctx, c, in.KeyID, ActReplicateKey, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActReplicateKey, k); err != nil {
 		return nil, err
 	}
 	if k.MultiRegionType != keystore.MultiRegionPrimary {
@@ -235,11 +232,8 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, c *auth.Caller, in *U
 	if err := checkRegion("primaryRegion", in.PrimaryRegion); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, false)
+	k, err := s.authorizedKey(ctx, c, in.KeyID, ActUpdatePrimaryRegion, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActUpdatePrimaryRegion, k); err != nil {
 		return nil, err
 	}
 	if k.MultiRegionType != keystore.MultiRegionPrimary {
@@ -291,11 +285,8 @@ func (s *Service) updateSet(ctx context.Context, c *auth.Caller, keyID, action s
 	if err := checkKeyID("keyId", keyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, keyID, false)
+	k, err := s.authorizedKey(ctx, c, keyID, action, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, action, k); err != nil {
 		return nil, err
 	}
 	k, _, err = s.ks.UpdateSet(ctx, k.Account, k.Region, k.ID, func(k *keystore.Key, peers []*keystore.Key) error {

@@ -164,14 +164,8 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, c *auth.Caller, in *
 	if err := checkKeyID("keyId", in.KeyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, false)
+	k, err := s.keyFor(ctx, c, in.KeyID, ActGetKeyRotationStatus, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActGetKeyRotationStatus, k); err != nil {
-		return nil, err
-	}
-	if err := s.checkKeyState(k, ActGetKeyRotationStatus); err != nil {
 		return nil, err
 	}
 	if err := s.rotatable(k); err != nil {
@@ -197,16 +191,10 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c *auth.Caller, in *Key
 	if err := checkKeyID("keyId", in.KeyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActRotateKeyOnDemand, k); err != nil {
-		return nil, err
-	}
 	// The state is checked again inside rotate's transaction; checking it
 	// here too spares generating material for a call that will be refused.
-	if err := s.checkKeyState(k, ActRotateKeyOnDemand); err != nil {
+	k, err := s.keyFor(ctx, c, in.KeyID, ActRotateKeyOnDemand, false)
+	if err != nil {
 		return nil, err
 	}
 	k, err = s.rotate(ctx, k, rotationOnDemand)
@@ -285,14 +273,8 @@ func (s *Service) ListKeyRotations(ctx context.Context, c *auth.Caller, in *List
 		}
 		all = in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, false)
+	k, err := s.keyFor(ctx, c, in.KeyID, ActListKeyRotations, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActListKeyRotations, k); err != nil {
-		return nil, err
-	}
-	if err := s.checkKeyState(k, ActListKeyRotations); err != nil {
 		return nil, err
 	}
 	if err := s.rotatable(k); err != nil {

@@ -267,3 +267,30 @@ func checkLimit(l *int32, def, hi int32) (int, error) {
 	}
 	return int(*l), nil
 }
+
+// authorizedKey resolves id (alias names and alias ARNs too when allowAlias)
+// and authorizes action on the key: the start every operation on one
+// existing key shares.
+func (s *Service) authorizedKey(ctx context.Context, c *auth.Caller, id, action string, allowAlias bool) (*keystore.Key, error) {
+	k, err := s.resolve(ctx, c, id, allowAlias)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, action, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// keyFor is authorizedKey followed by the key-state table, for operations
+// that read a key or use it outside a storage transaction.
+func (s *Service) keyFor(ctx context.Context, c *auth.Caller, id, action string, allowAlias bool) (*keystore.Key, error) {
+	k, err := s.authorizedKey(ctx, c, id, action, allowAlias)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkKeyState(k, action); err != nil {
+		return nil, err
+	}
+	return k, nil
+}

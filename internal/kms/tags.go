@@ -75,14 +75,8 @@ func (s *Service) ListResourceTags(ctx context.Context, c *auth.Caller, in *List
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, c, in.KeyID, false)
+	k, err := s.keyFor(ctx, c, in.KeyID, ActListResourceTags, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, c, ActListResourceTags, k); err != nil {
-		return nil, err
-	}
-	if err := s.checkKeyState(k, ActListResourceTags); err != nil {
 		return nil, err
 	}
 	start := 0
