@@ -257,12 +257,12 @@ var keyStateTable = [...]stateRow{
 	{ActGetKeyRotationStatus, rotationStatus},
 	{ActRotateKeyOnDemand, rotationChange},
 	{ActListKeyRotations, rotationList},
-	{"kms:GetParametersForImport", importMaterial},
-	{"kms:ImportKeyMaterial", importMaterial},
+	{ActGetParametersForImport, importMaterial},
+	{ActImportKeyMaterial, importMaterial},
 	// DeleteImportedKeyMaterial on a PendingImport key succeeds with no effect.
-	{"kms:DeleteImportedKeyMaterial", importMaterial},
-	{"kms:ReplicateKey", multiRegion},
-	{"kms:UpdatePrimaryRegion", multiRegion},
+	{ActDeleteImportedKeyMaterial, importMaterial},
+	{ActReplicateKey, multiRegion},
+	{ActUpdatePrimaryRegion, multiRegion},
 }
 
 // keyStateRow returns the index of action's row. A switch rather than a map
@@ -332,15 +332,15 @@ func keyStateRow(action string) (int, bool) {
 		return 29, true
 	case ActListKeyRotations:
 		return 30, true
-	case "kms:GetParametersForImport":
+	case ActGetParametersForImport:
 		return 31, true
-	case "kms:ImportKeyMaterial":
+	case ActImportKeyMaterial:
 		return 32, true
-	case "kms:DeleteImportedKeyMaterial":
+	case ActDeleteImportedKeyMaterial:
 		return 33, true
-	case "kms:ReplicateKey":
+	case ActReplicateKey:
 		return 34, true
-	case "kms:UpdatePrimaryRegion":
+	case ActUpdatePrimaryRegion:
 		return 35, true
 	}
 	return 0, false

@@ -72,15 +72,9 @@ var keyStateWant = map[string]string{
 	ActGetParametersForImport:              ".      .        PD      .       PR       XC      CR       UP",
 	ActImportKeyMaterial:                   ".      .        PD      .       PR       XC      CR       UP",
 	ActDeleteImportedKeyMaterial:           ".      .        PD      .       PR       XC      CR       UP",
-	"kms:ReplicateKey":                     ".      D        PD      PI      PR       XC      CR       UP",
-	"kms:UpdatePrimaryRegion":              ".      D        PD      PI      PR       XC      CR       UP",
+	ActReplicateKey:                        ".      D        PD      PI      PR       XC      CR       UP",
+	ActUpdatePrimaryRegion:                 ".      D        PD      PI      PR       XC      CR       UP",
 }
-
-// pendingKeyStateOps are table rows whose operations are being built on
-// other branches. Until they are, their rows are checked through
-// checkKeyState alone; wiring one means moving it from here to
-// keyStateWalk.
-var pendingKeyStateOps = map[string]bool{}
 
 // wantRefusal is the code and message a token stands for; ok is true for ".".
 func wantRefusal(t *testing.T, token, keyARN string) (code svcerr.Code, msg string, ok bool) {
@@ -501,23 +495,8 @@ func TestKeyStateTable(t *testing.T) {
 	}
 }
 
-// TestKeyStatePendingRows checks the rows of operations that other branches
-// are building, through the check they will call.
-func TestKeyStatePendingRows(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	m := f.createKey(t)
-	for action := range pendingKeyStateOps {
-		want := wantRow(t, action)
-		for i, st := range walkStates {
-			k := putInState(t, f, m, st)
-			checkOutcome(t, fmt.Sprintf("%s on a %s key", action, st), f.s.checkKeyState(k, action), want[i], m.Arn)
-		}
-	}
-}
-
 // TestKeyStateTableCovered: every row of the table is walked through its
-// operation or listed as pending, every walked or expected operation has a
+// operation, every walked or expected operation has a
 // row, so a row cannot be added without being exercised.
 func TestKeyStateTableCovered(t *testing.T) {
 	t.Parallel()
@@ -529,11 +508,8 @@ func TestKeyStateTableCovered(t *testing.T) {
 		}
 		inTable[r.action] = true
 		_, walked := walk[r.action]
-		switch {
-		case walked && pendingKeyStateOps[r.action]:
-			t.Errorf("%s is walked and also listed as pending; drop it from pendingKeyStateOps", r.action)
-		case !walked && !pendingKeyStateOps[r.action]:
-			t.Errorf("%s has a row but no case in keyStateWalk (and is not listed as pending)", r.action)
+		if !walked {
+			t.Errorf("%s has a row but no case in keyStateWalk", r.action)
 		}
 		if _, ok := keyStateWant[r.action]; !ok {
 			t.Errorf("%s has a row but no expectation in keyStateWant", r.action)
@@ -547,11 +523,6 @@ func TestKeyStateTableCovered(t *testing.T) {
 	for a := range keyStateWant {
 		if !inTable[a] {
 			t.Errorf("keyStateWant expects %s, which has no row", a)
-		}
-	}
-	for a := range pendingKeyStateOps {
-		if !inTable[a] {
-			t.Errorf("pending %s has no row", a)
 		}
 	}
 }
