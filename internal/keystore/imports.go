@@ -128,7 +128,7 @@ func (s *Store) changeMaterial(ctx context.Context, account, region, id string, 
 	var updated *Key
 	var mats map[uint32]*kmscrypto.Key
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
-		k, err := s.updateTx(ctx, tx, p, id, fn)
+		k, err := s.updateTx(ctx, tx, account, region, id, fn)
 		if err != nil {
 			return err
 		}

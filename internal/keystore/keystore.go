@@ -271,10 +271,9 @@ func (s *Store) load(ctx context.Context, account, region, id string) (*entry, e
 func (s *Store) Update(ctx context.Context, account, region, id string, fn func(k *Key) error) (*Key, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	p := keyPath(account, region, id)
 	var updated *Key
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
-		k, err := s.updateTx(ctx, tx, p, id, fn)
+		k, err := s.updateTx(ctx, tx, account, region, id, fn)
 		updated = k
 		return err
 	})
@@ -285,27 +284,16 @@ func (s *Store) Update(ctx context.Context, account, region, id string, fn func(
 	return updated, nil
 }
 
-// updateTx reads the key at p inside tx, applies fn to it and writes it back.
-func (s *Store) updateTx(ctx context.Context, tx storage.Tx, p, id string, fn func(k *Key) error) (*Key, error) {
-	raw, err := tx.Get(ctx, p)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrNotFound
-	}
+// updateTx reads the key inside tx, applies fn to it and writes it back.
+func (s *Store) updateTx(ctx context.Context, tx storage.Tx, account, region, id string, fn func(k *Key) error) (*Key, error) {
+	k, err := readKey(ctx, tx, account, region, id)
 	if err != nil {
 		return nil, err
-	}
-	k := new(Key)
-	if err := json.Unmarshal(raw, k); err != nil {
-		return nil, fmt.Errorf("keystore: decode key %s: %w", id, err)
 	}
 	if err := fn(k); err != nil {
 		return nil, err
 	}
-	rec, err := json.Marshal(k)
-	if err != nil {
-		return nil, err
-	}
-	return k, tx.Put(ctx, p, rec)
+	return k, putKeys(ctx, tx, k)
 }
 
 // refresh installs just-committed snapshots of keys in the cache. Callers
