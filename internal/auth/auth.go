@@ -5,6 +5,8 @@
 // It imports nothing of Arca's, so every layer may use it.
 package auth
 
+import "time"
+
 // PrincipalType is the kind of identity behind a request, spelled as
 // CloudTrail's userIdentity.type.
 type PrincipalType string
@@ -14,6 +16,9 @@ const (
 	Root        PrincipalType = "Root"
 	IAMUser     PrincipalType = "IAMUser"
 	AssumedRole PrincipalType = "AssumedRole"
+	// FederatedUser is a GetFederationToken session; Arca does not issue
+	// them yet, but policies and audit spell the type.
+	FederatedUser PrincipalType = "FederatedUser"
 )
 
 // Principal is an authenticated identity.
@@ -22,12 +27,34 @@ type Principal struct {
 	Type PrincipalType
 	// Account is the 12-digit account the identity belongs to.
 	Account string
-	// ARN is the identity's ARN, e.g. arn:aws:iam::000000000000:root.
+	// ARN is the identity's ARN, e.g. arn:aws:iam::000000000000:root, or
+	// arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION for a role session.
 	ARN string
-	// UserID is the unique ID, as aws:userid (the account ID for root).
+	// UserID is the unique ID, as aws:userid: the account ID for root, the
+	// user ID (AIDA...) for a user, ROLEID:SESSION for a role session.
 	UserID string
 	// AccessKeyID is the access key that signed the request.
 	AccessKeyID string
+
+	// UserName is the IAM user's name (aws:username); empty for others.
+	UserName string
+	// SourceARN is the identity a session was made from, as
+	// aws:PrincipalArn sees it: the role's ARN for a role session, the
+	// user's ARN for a GetSessionToken session. Empty for long-term keys.
+	SourceARN string
+	// SessionName is a role session's name.
+	SessionName string
+	// SourceIdentity is the source identity set on a role session.
+	SourceIdentity string
+	// Tags are the principal's tags (aws:PrincipalTag/*): a user's tags, or
+	// a role's tags overlaid with the session's tags. Never modified.
+	Tags map[string]string
+	// Expiration is when temporary credentials stop working; zero for
+	// long-term access keys.
+	Expiration time.Time
+	// Temporary reports whether the request was signed with temporary
+	// (session) credentials.
+	Temporary bool
 }
 
 // Caller is one authenticated request: who, from where, into which region.
