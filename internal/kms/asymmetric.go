@@ -207,7 +207,7 @@ func (s *Service) signing(ctx context.Context, c *auth.Caller, keyID string, msg
 	if err := checkGrantTokens(tokens); err != nil {
 		return nil, "", err
 	}
-	k, err := s.cryptoKey(ctx, c, keyID, action, UsageSignVerify)
+	k, err := s.cryptoKey(ctx, c, keyID, action, UsageSignVerify, &facts{signAlg: alg, grantTokens: tokens})
 	if err != nil {
 		return nil, "", err
 	}
@@ -314,7 +314,7 @@ func (s *Service) mac(ctx context.Context, c *auth.Caller, keyID string, msg []b
 	if err := checkGrantTokens(tokens); err != nil {
 		return nil, nil, err
 	}
-	k, err := s.cryptoKey(ctx, c, keyID, action, UsageMac)
+	k, err := s.cryptoKey(ctx, c, keyID, action, UsageMac, &facts{macAlg: alg, grantTokens: tokens})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -391,7 +391,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c *auth.Caller, in *De
 	if in.Recipient != nil {
 		return nil, recipientUnsupported()
 	}
-	k, err := s.cryptoKey(ctx, c, in.KeyID, ActDeriveSharedSecret, UsageKeyAgreement)
+	k, err := s.cryptoKey(ctx, c, in.KeyID, ActDeriveSharedSecret, UsageKeyAgreement, &facts{grantTokens: in.GrantTokens})
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +429,7 @@ func (s *Service) dataKeyPair(ctx context.Context, c *auth.Caller, in *GenerateD
 	if in.Recipient != nil {
 		return nil, recipientUnsupported()
 	}
-	k, err := s.cryptoKey(ctx, c, in.KeyID, action, UsageEncryptDecrypt)
+	k, err := s.cryptoKey(ctx, c, in.KeyID, action, UsageEncryptDecrypt, &facts{ec: in.EncryptionContext, grantTokens: in.GrantTokens})
 	if err != nil {
 		return nil, err
 	}

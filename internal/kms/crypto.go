@@ -28,7 +28,7 @@ func invalidCiphertext() error {
 
 // cryptoKey resolves the key a cryptographic operation uses (alias forms
 // allowed), authorizes the action and checks state and usage.
-func (s *Service) cryptoKey(ctx context.Context, c *auth.Caller, id, action string, usage string) (*keystore.Key, error) {
+func (s *Service) cryptoKey(ctx context.Context, c *auth.Caller, id, action string, usage string, f *facts) (*keystore.Key, error) {
 	if err := checkKeyID("keyId", id); err != nil {
 		return nil, err
 	}
@@ -36,12 +36,15 @@ func (s *Service) cryptoKey(ctx context.Context, c *auth.Caller, id, action stri
 	if err != nil {
 		return nil, err
 	}
-	return k, s.usable(ctx, c, k, action, usage)
+	if name, ok := requestAlias(id); ok {
+		f.alias = name
+	}
+	return k, s.usable(ctx, c, k, action, usage, f)
 }
 
 // usable authorizes action on k and checks its state and usage.
-func (s *Service) usable(ctx context.Context, c *auth.Caller, k *keystore.Key, action, usage string) error {
-	if err := s.authorize(ctx, c, action, k); err != nil {
+func (s *Service) usable(ctx context.Context, c *auth.Caller, k *keystore.Key, action, usage string, f *facts) error {
+	if err := s.authorizeWith(ctx, c, action, k, f); err != nil {
 		return err
 	}
 	if err := s.checkKeyState(k, action); err != nil {
@@ -51,6 +54,27 @@ func (s *Service) usable(ctx context.Context, c *auth.Caller, k *keystore.Key, a
 		return svcerr.New(svcerr.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", s.keyARN(k), k.Usage, strings.TrimPrefix(action, "kms:"))
 	}
 	return nil
+}
+
+// orDefaultAlg is an EncryptionAlgorithm member with AWS's default applied,
+// as kms:EncryptionAlgorithm sees it.
+func orDefaultAlg(alg string) string {
+	if alg == "" {
+		return algSymmetricDefault
+	}
+	return alg
+}
+
+// requestAlias returns the alias name ("alias/NAME") a KeyId member names
+// the key by, for kms:RequestAlias.
+func requestAlias(id string) (string, bool) {
+	if strings.HasPrefix(id, "alias/") {
+		return id, true
+	}
+	if i := strings.Index(id, ":alias/"); i >= 0 && strings.HasPrefix(id, "arn:") {
+		return id[i+1:], true
+	}
+	return "", false
 }
 
 var allEncryptionAlgorithms = []string{algSymmetricDefault, "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
@@ -134,7 +158,7 @@ func cryptoErr(err error) error {
 // open finds the key that made blob, checks it against keyID when given,
 // authorizes action and decrypts. A blob whose key is unknown here is
 // reported as invalid ciphertext: the caller gave no key, only bytes.
-func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, alg string, ec map[string]string, action string, dry bool) (*keystore.Key, []byte, error) {
+func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, alg string, ec map[string]string, tokens []string, action string, dry bool) (*keystore.Key, []byte, error) {
 	if blob == nil {
 		return nil, nil, missing("ciphertextBlob")
 	}
@@ -156,7 +180,7 @@ func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, 
 		want = k
 	}
 	if want != nil && !isSymmetric(want.Spec) {
-		return s.openAsymmetric(ctx, c, want, blob, alg, ec, action, dry)
+		return s.openAsymmetric(ctx, c, want, blob, alg, ec, tokens, action, dry)
 	}
 	h, err := kmscrypto.ParseHeader(blob)
 	if err != nil {
@@ -176,7 +200,7 @@ func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, 
 	if err != nil {
 		return nil, nil, svcerr.InternalError(err)
 	}
-	if err := s.usable(ctx, c, k, action, UsageEncryptDecrypt); err != nil {
+	if err := s.usable(ctx, c, k, action, UsageEncryptDecrypt, &facts{ec: ec, encAlg: orDefaultAlg(alg), grantTokens: tokens}); err != nil {
 		return nil, nil, err
 	}
 	if _, err := s.checkAlgorithm("encryptionAlgorithm", alg, k); err != nil {
@@ -202,8 +226,8 @@ func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, 
 // openAsymmetric decrypts a raw asymmetric ciphertext with the key the
 // request named; asymmetric ciphertexts carry no header, so AWS requires the
 // KeyId and the algorithm.
-func (s *Service) openAsymmetric(ctx context.Context, c *auth.Caller, k *keystore.Key, ct []byte, alg string, ec map[string]string, action string, dry bool) (*keystore.Key, []byte, error) {
-	if err := s.usable(ctx, c, k, action, UsageEncryptDecrypt); err != nil {
+func (s *Service) openAsymmetric(ctx context.Context, c *auth.Caller, k *keystore.Key, ct []byte, alg string, ec map[string]string, tokens []string, action string, dry bool) (*keystore.Key, []byte, error) {
+	if err := s.usable(ctx, c, k, action, UsageEncryptDecrypt, &facts{ec: ec, encAlg: orDefaultAlg(alg), grantTokens: tokens}); err != nil {
 		return nil, nil, err
 	}
 	if alg == "" || alg == algSymmetricDefault {
@@ -246,7 +270,7 @@ func (s *Service) Encrypt(ctx context.Context, c *auth.Caller, in *EncryptInput)
 	if _, err := s.checkAlgorithm("encryptionAlgorithm", in.EncryptionAlgorithm, nil); err != nil {
 		return nil, err
 	}
-	k, err := s.cryptoKey(ctx, c, in.KeyID, ActEncrypt, UsageEncryptDecrypt)
+	k, err := s.cryptoKey(ctx, c, in.KeyID, ActEncrypt, UsageEncryptDecrypt, &facts{ec: in.EncryptionContext, encAlg: orDefaultAlg(in.EncryptionAlgorithm), grantTokens: in.GrantTokens})
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +297,7 @@ func (s *Service) Decrypt(ctx context.Context, c *auth.Caller, in *DecryptInput)
 	if in.Recipient != nil {
 		return nil, recipientUnsupported()
 	}
-	k, pt, err := s.open(ctx, c, in.CiphertextBlob, in.KeyID, in.EncryptionAlgorithm, in.EncryptionContext, ActDecrypt, in.DryRun)
+	k, pt, err := s.open(ctx, c, in.CiphertextBlob, in.KeyID, in.EncryptionAlgorithm, in.EncryptionContext, in.GrantTokens, ActDecrypt, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +323,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c *auth.Caller, in *ReEncryptIn
 	if _, err := s.checkAlgorithm("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, nil); err != nil {
 		return nil, err
 	}
-	dst, err := s.cryptoKey(ctx, c, in.DestinationKeyID, ActReEncryptTo, UsageEncryptDecrypt)
+	dst, err := s.cryptoKey(ctx, c, in.DestinationKeyID, ActReEncryptTo, UsageEncryptDecrypt, &facts{ec: in.DestinationEncryptionContext, encAlg: orDefaultAlg(in.DestinationEncryptionAlgorithm), grantTokens: in.GrantTokens})
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +331,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c *auth.Caller, in *ReEncryptIn
 	if err != nil {
 		return nil, err
 	}
-	src, pt, err := s.open(ctx, c, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, ActReEncryptFrom, in.DryRun)
+	src, pt, err := s.open(ctx, c, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, in.GrantTokens, ActReEncryptFrom, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +391,7 @@ func (s *Service) dataKey(ctx context.Context, c *auth.Caller, in *GenerateDataK
 	if in.Recipient != nil {
 		return nil, nil, nil, recipientUnsupported()
 	}
-	k, err := s.cryptoKey(ctx, c, in.KeyID, action, UsageEncryptDecrypt)
+	k, err := s.cryptoKey(ctx, c, in.KeyID, action, UsageEncryptDecrypt, &facts{ec: in.EncryptionContext, encAlg: algSymmetricDefault, grantTokens: in.GrantTokens})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -2,8 +2,9 @@ package kms
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/arca-kms/arca/internal/epoch"
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kmscrypto"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -158,23 +160,44 @@ func checkKeyProperties(description, policy string, tags []Tag) ([]keystore.Tag,
 		return nil, err
 	}
 	if policy != "" {
-		if err := checkPolicy(policy); err != nil {
+		if _, err := checkPolicy(policy); err != nil {
 			return nil, err
 		}
 	}
 	return toStoreTags(tags)
 }
 
-func checkPolicy(p string) error {
-	if err := checkLen("policy", len(p), 1, maxPolicy); err != nil {
+// checkPolicy parses a key policy with AWS's grammar and limits, and
+// returns it compiled.
+func checkPolicy(doc string) (*policy.Policy, error) {
+	if err := checkLen("policy", len(doc), 1, maxPolicy); err != nil {
+		return nil, err
+	}
+	p, err := policy.ParseWith([]byte(doc), policy.Options{Kind: policy.KindResource})
+	if err != nil {
+		var me *policy.MalformedError
+		if errors.As(err, &me) {
+			return nil, svcerr.Wrap(svcerr.MalformedPolicyDocument, err, "%s", me.Reason)
+		}
+		return nil, svcerr.Wrap(svcerr.MalformedPolicyDocument, err, "%s", policy.ReasonSyntax)
+	}
+	return p, nil
+}
+
+// checkLockout is AWS's policy lockout safety check: unless the caller
+// bypasses it, a new key policy must let the caller make a later
+// PutKeyPolicy call on the key, so that nobody locks themselves out of a
+// key by mistake.
+func (s *Service) checkLockout(ctx context.Context, c *auth.Caller, k *keystore.Key, p *policy.Policy, bypass bool) error {
+	if bypass {
+		return nil
+	}
+	probe := *k
+	if err := s.authorizeUnder(ctx, c, ActPutKeyPolicy, &probe, p); err != nil {
+		if svcerr.CodeOf(err) == svcerr.AccessDenied {
+			return svcerr.New(svcerr.MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future.")
+		}
 		return err
-	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(p), &doc); err != nil {
-		return svcerr.New(svcerr.MalformedPolicyDocument, "The policy is not valid JSON.")
-	}
-	if _, ok := doc["Statement"]; !ok {
-		return svcerr.New(svcerr.MalformedPolicyDocument, "The policy has no Statement.")
 	}
 	return nil
 }
@@ -228,7 +251,15 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if in.CustomKeyStoreID != "" {
 		return nil, svcerr.New(svcerr.CustomKeyStoreNotFound, "Custom key store %s does not exist.", in.CustomKeyStoreID)
 	}
-	if err := s.authorize(ctx, c, ActCreateKey, nil); err != nil {
+	create := &facts{more: func(pc *policy.Context) {
+		// For CreateKey these keys describe the key being requested.
+		pc.Add("kms:KeySpec", spec)
+		pc.Add("kms:KeyUsage", usage)
+		pc.Add("kms:KeyOrigin", origin)
+		pc.SetBool("kms:MultiRegion", in.MultiRegion)
+		setRequestTags(pc, tags)
+	}}
+	if err := s.authorizeWith(ctx, c, ActCreateKey, nil, create); err != nil {
 		return nil, err
 	}
 	newID := newKeyID
@@ -239,15 +270,24 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	if err != nil {
 		return nil, svcerr.InternalError(err)
 	}
-	policy := in.Policy
-	if policy == "" {
-		policy = defaultKeyPolicy(s.partition, c.Account)
+	doc := in.Policy
+	if doc == "" {
+		doc = defaultKeyPolicy(s.partition, c.Account)
 	}
 	k := &keystore.Key{
 		ID: id, Account: c.Account, Region: c.Region,
 		Description: in.Description, Spec: kmscrypto.KeySpec(spec), Usage: usage,
 		State: keystore.Enabled, Origin: origin, Manager: ManagerCustomer,
-		Created: s.now().UTC(), Policy: policy, Tags: tags,
+		Created: s.now().UTC(), Policy: doc, Tags: tags,
+	}
+	if in.Policy != "" {
+		p, err := checkPolicy(in.Policy)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkLockout(ctx, c, k, p, in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
 	}
 	// A key for imported material starts with none and waits for it.
 	var material *kmscrypto.Key
@@ -319,11 +359,11 @@ func (s *Service) ListKeys(ctx context.Context, c *auth.Caller, in *ListKeysInpu
 // atomically. The key-state table is consulted inside the transaction,
 // before fn, so a state change that raced the request is seen and a refused
 // call writes nothing.
-func (s *Service) update(ctx context.Context, c *auth.Caller, keyID, action string, fn func(k *keystore.Key) error) (*keystore.Key, error) {
+func (s *Service) update(ctx context.Context, c *auth.Caller, keyID, action string, f *facts, fn func(k *keystore.Key) error) (*keystore.Key, error) {
 	if err := checkKeyID("keyId", keyID); err != nil {
 		return nil, err
 	}
-	k, err := s.authorizedKey(ctx, c, keyID, action, false)
+	k, err := s.authorizedKeyWith(ctx, c, keyID, action, false, f)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +388,7 @@ func keepsState(k *keystore.Key) bool {
 
 // EnableKey sets a key's state to Enabled.
 func (s *Service) EnableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
-	_, err := s.update(ctx, c, in.KeyID, ActEnableKey, func(k *keystore.Key) error {
+	_, err := s.update(ctx, c, in.KeyID, ActEnableKey, nil, func(k *keystore.Key) error {
 		if !keepsState(k) {
 			k.State = keystore.Enabled
 		}
@@ -362,7 +402,7 @@ func (s *Service) EnableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput)
 
 // DisableKey sets a key's state to Disabled.
 func (s *Service) DisableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
-	_, err := s.update(ctx, c, in.KeyID, ActDisableKey, func(k *keystore.Key) error {
+	_, err := s.update(ctx, c, in.KeyID, ActDisableKey, nil, func(k *keystore.Key) error {
 		if !keepsState(k) {
 			k.State = keystore.Disabled
 		}
@@ -385,7 +425,10 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *S
 		days = *in.PendingWindowInDays
 	}
 	now := s.now().UTC()
-	k, err := s.update(ctx, c, in.KeyID, ActScheduleKeyDeletion, func(k *keystore.Key) error {
+	f := &facts{more: func(pc *policy.Context) {
+		pc.Add("kms:ScheduleKeyDeletionPendingWindowInDays", strconv.Itoa(int(days)))
+	}}
+	k, err := s.update(ctx, c, in.KeyID, ActScheduleKeyDeletion, f, func(k *keystore.Key) error {
 		k.PendingWindowInDays = int(days)
 		if k.MultiRegionType == keystore.MultiRegionPrimary && len(k.ReplicaRegions) > 0 {
 			// AWS never deletes a primary key that still has replicas: it
@@ -412,7 +455,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *S
 // CancelKeyDeletion takes a key out of PendingDeletion (or
 // PendingReplicaDeletion); it becomes Disabled.
 func (s *Service) CancelKeyDeletion(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*CancelKeyDeletionOutput, error) {
-	k, err := s.update(ctx, c, in.KeyID, ActCancelKeyDeletion, func(k *keystore.Key) error {
+	k, err := s.update(ctx, c, in.KeyID, ActCancelKeyDeletion, nil, func(k *keystore.Key) error {
 		k.State = keystore.Disabled
 		if !hasImportedMaterial(k) {
 			// As AWS: a key for imported material that has none goes
@@ -440,7 +483,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c *auth.Caller, in *
 	if err := checkLen("description", len(*in.Description), 0, maxDescription); err != nil {
 		return nil, err
 	}
-	_, err := s.update(ctx, c, in.KeyID, ActUpdateKeyDescription, func(k *keystore.Key) error {
+	_, err := s.update(ctx, c, in.KeyID, ActUpdateKeyDescription, nil, func(k *keystore.Key) error {
 		k.Description = *in.Description
 		return nil
 	})

@@ -263,6 +263,10 @@ var keyStateTable = [...]stateRow{
 	{ActDeleteImportedKeyMaterial, importMaterial},
 	{ActReplicateKey, multiRegion},
 	{ActUpdatePrimaryRegion, multiRegion},
+	// The key policy can be read and replaced in every state: it is how a
+	// caller who lost access to a key, in whatever state, gets it back.
+	{ActPutKeyPolicy, anyState},
+	{ActListKeyPolicies, anyState},
 }
 
 // keyStateRow returns the index of action's row. A switch rather than a map
@@ -342,6 +346,10 @@ func keyStateRow(action string) (int, bool) {
 		return 34, true
 	case ActUpdatePrimaryRegion:
 		return 35, true
+	case ActPutKeyPolicy:
+		return 36, true
+	case ActListKeyPolicies:
+		return 37, true
 	}
 	return 0, false
 }

@@ -74,6 +74,8 @@ var keyStateWant = map[string]string{
 	ActDeleteImportedKeyMaterial:           ".      .        PD      .       PR       XC      CR       UP",
 	ActReplicateKey:                        ".      D        PD      PI      PR       XC      CR       UP",
 	ActUpdatePrimaryRegion:                 ".      D        PD      PI      PR       XC      CR       UP",
+	ActPutKeyPolicy:                        ".      .        .       .       .        .       .        .",
+	ActListKeyPolicies:                     ".      .        .       .       .        .       .        .",
 }
 
 // wantRefusal is the code and message a token stands for; ok is true for ".".
@@ -394,6 +396,14 @@ func keyStateWalk() map[string]keyStateCase {
 				return err
 			}
 		}},
+		ActPutKeyPolicy: sym(func(f *fixture, id string) error {
+			_, err := f.s.PutKeyPolicy(f.ctx, f.c, &PutKeyPolicyInput{KeyID: id, Policy: defaultKeyPolicy("aws", f.c.Account)})
+			return err
+		}),
+		ActListKeyPolicies: sym(func(f *fixture, id string) error {
+			_, err := f.s.ListKeyPolicies(f.ctx, f.c, &ListKeyPoliciesInput{KeyID: id})
+			return err
+		}),
 		ActListKeyRotations: sym(func(f *fixture, id string) error {
 			_, err := f.s.ListKeyRotations(f.ctx, f.c, &ListKeyRotationsInput{KeyID: id})
 			return err

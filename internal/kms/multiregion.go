@@ -169,14 +169,23 @@ func (s *Service) ReplicateKey(ctx context.Context, c *auth.Caller, in *Replicat
 	if !s.serves(in.ReplicaRegion) {
 		return nil, s.notServed("ReplicaRegion", in.ReplicaRegion)
 	}
-	policy := in.Policy
-	if policy == "" {
-		policy = defaultKeyPolicy(s.partition, k.Account)
+	doc := in.Policy
+	if doc == "" {
+		doc = defaultKeyPolicy(s.partition, k.Account)
 	}
 	tmpl := &keystore.Key{
-		ID: k.ID, Account: k.Account, Region: in.ReplicaRegion,
+		ID: k.ID, Account: k.Account, Region: in.ReplicaRegion, Spec: k.Spec, Usage: k.Usage, Origin: k.Origin,
 		Description: in.Description, State: keystore.Enabled, Manager: ManagerCustomer,
-		Created: s.now().UTC(), Policy: policy, Tags: tags,
+		Created: s.now().UTC(), Policy: doc, Tags: tags, MultiRegion: true, MultiRegionType: keystore.MultiRegionReplica,
+	}
+	if in.Policy != "" {
+		p, err := checkPolicy(in.Policy)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkLockout(ctx, c, tmpl, p, in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
 	}
 	// AWS also requires kms:CreateKey, and kms:TagResource for Tags, in the
 	// replica Region.
@@ -281,11 +290,11 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, c *auth.Caller, in *U
 
 // updateSet resolves a key by ID or ARN, authorizes action, and applies fn
 // to it and its related multi-Region keys atomically.
-func (s *Service) updateSet(ctx context.Context, c *auth.Caller, keyID, action string, fn func(k *keystore.Key, peers []*keystore.Key) error) (*keystore.Key, error) {
+func (s *Service) updateSet(ctx context.Context, c *auth.Caller, keyID, action string, f *facts, fn func(k *keystore.Key, peers []*keystore.Key) error) (*keystore.Key, error) {
 	if err := checkKeyID("keyId", keyID); err != nil {
 		return nil, err
 	}
-	k, err := s.authorizedKey(ctx, c, keyID, action, false)
+	k, err := s.authorizedKeyWith(ctx, c, keyID, action, false, f)
 	if err != nil {
 		return nil, err
 	}

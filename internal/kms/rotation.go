@@ -10,6 +10,7 @@ import (
 	"github.com/arca-kms/arca/internal/epoch"
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kmscrypto"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -121,7 +122,8 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *Ena
 		days = *in.RotationPeriodInDays
 	}
 	now := s.now().UTC()
-	_, err := s.updateSet(ctx, c, in.KeyID, ActEnableKeyRotation, func(k *keystore.Key, peers []*keystore.Key) error {
+	f := &facts{more: func(pc *policy.Context) { pc.Add("kms:RotationPeriodInDays", strconv.Itoa(int(days))) }}
+	_, err := s.updateSet(ctx, c, in.KeyID, ActEnableKeyRotation, f, func(k *keystore.Key, peers []*keystore.Key) error {
 		if err := s.rotatable(k); err != nil {
 			return err
 		}
@@ -141,7 +143,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *Ena
 
 // DisableKeyRotation turns off automatic rotation.
 func (s *Service) DisableKeyRotation(ctx context.Context, c *auth.Caller, in *KeyIDInput) (*Empty, error) {
-	_, err := s.updateSet(ctx, c, in.KeyID, ActDisableKeyRotation, func(k *keystore.Key, peers []*keystore.Key) error {
+	_, err := s.updateSet(ctx, c, in.KeyID, ActDisableKeyRotation, nil, func(k *keystore.Key, peers []*keystore.Key) error {
 		if err := s.rotatable(k); err != nil {
 			return err
 		}

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/arn"
@@ -34,6 +36,9 @@ type Config struct {
 	// Regions are the regions the deployment serves: the only ones
 	// ReplicateKey and UpdatePrimaryRegion may name.
 	Regions []string
+	// Identities supplies callers' identity-based policies; nil means
+	// there are none (only account roots can call, as before IAM).
+	Identities Identities
 }
 
 // Service is the KMS service. It is safe for concurrent use.
@@ -43,11 +48,15 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	regions   []string
+	ids       Identities
+	// policies caches parsed key policies by document text (see keyPolicy).
+	policies    sync.Map
+	policyCount atomic.Int64
 }
 
 // New returns a Service over ks.
 func New(ks *keystore.Store, cfg Config) *Service {
-	s := &Service{ks: ks, partition: cfg.Partition, now: cfg.Now, log: cfg.Logger, regions: slices.Clone(cfg.Regions)}
+	s := &Service{ks: ks, partition: cfg.Partition, now: cfg.Now, log: cfg.Logger, regions: slices.Clone(cfg.Regions), ids: cfg.Identities}
 	if s.partition == "" {
 		s.partition = "aws"
 	}
@@ -87,6 +96,8 @@ const (
 	ActCancelKeyDeletion               = "kms:CancelKeyDeletion"
 	ActUpdateKeyDescription            = "kms:UpdateKeyDescription"
 	ActGetKeyPolicy                    = "kms:GetKeyPolicy"
+	ActPutKeyPolicy                    = "kms:PutKeyPolicy"
+	ActListKeyPolicies                 = "kms:ListKeyPolicies"
 	ActCreateAlias                     = "kms:CreateAlias"
 	ActUpdateAlias                     = "kms:UpdateAlias"
 	ActDeleteAlias                     = "kms:DeleteAlias"
@@ -102,25 +113,6 @@ const (
 	ActGenerateDataKeyWithoutPlaintext = "kms:GenerateDataKeyWithoutPlaintext"
 	ActGenerateRandom                  = "kms:GenerateRandom"
 )
-
-// authorize is the one place every operation asks whether the caller may
-// perform action on resource (a key ARN, or "*" for account-level actions).
-// Until policies land, the account's root principal may do everything in its
-// own account and nothing elsewhere.
-func (s *Service) authorize(_ context.Context, c *auth.Caller, action string, k *keystore.Key) error {
-	resource := "*"
-	if k != nil {
-		resource = s.keyARN(k)
-		if k.Account == c.Account && c.Type == auth.Root {
-			return nil
-		}
-	} else if c.Type == auth.Root {
-		return nil
-	}
-	return svcerr.New(svcerr.AccessDenied,
-		"User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action",
-		c.ARN, action, resource, action)
-}
 
 // resolve finds the key that id names for the caller. allowAlias says whether
 // the operation accepts alias names and alias ARNs (AWS documents this per
@@ -272,11 +264,16 @@ func checkLimit(l *int32, def, hi int32) (int, error) {
 // and authorizes action on the key: the start every operation on one
 // existing key shares.
 func (s *Service) authorizedKey(ctx context.Context, c *auth.Caller, id, action string, allowAlias bool) (*keystore.Key, error) {
+	return s.authorizedKeyWith(ctx, c, id, action, allowAlias, nil)
+}
+
+// authorizedKeyWith is authorizedKey with the request's condition keys.
+func (s *Service) authorizedKeyWith(ctx context.Context, c *auth.Caller, id, action string, allowAlias bool, f *facts) (*keystore.Key, error) {
 	k, err := s.resolve(ctx, c, id, allowAlias)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, action, k); err != nil {
+	if err := s.authorizeWith(ctx, c, action, k, f); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -22,7 +23,8 @@ func (s *Service) TagResource(ctx context.Context, c *auth.Caller, in *TagResour
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.update(ctx, c, in.KeyID, ActTagResource, func(k *keystore.Key) error {
+	f := &facts{more: func(pc *policy.Context) { setRequestTags(pc, add) }}
+	_, err = s.update(ctx, c, in.KeyID, ActTagResource, f, func(k *keystore.Key) error {
 		for _, t := range add {
 			i := slices.IndexFunc(k.Tags, func(o keystore.Tag) bool { return o.Key == t.Key })
 			if i >= 0 {
@@ -56,7 +58,8 @@ func (s *Service) UntagResource(ctx context.Context, c *auth.Caller, in *UntagRe
 			return nil, err
 		}
 	}
-	_, err := s.update(ctx, c, in.KeyID, ActUntagResource, func(k *keystore.Key) error {
+	f := &facts{more: func(pc *policy.Context) { pc.SetMulti("aws:TagKeys", in.TagKeys) }}
+	_, err := s.update(ctx, c, in.KeyID, ActUntagResource, f, func(k *keystore.Key) error {
 		k.Tags = slices.DeleteFunc(k.Tags, func(t keystore.Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
 		return nil
 	})

@@ -130,6 +130,28 @@ type GetKeyPolicyInput struct {
 	PolicyName string `json:"PolicyName"`
 }
 
+// PutKeyPolicyInput is the PutKeyPolicy request.
+type PutKeyPolicyInput struct {
+	KeyID                          string `json:"KeyId"`
+	PolicyName                     string `json:"PolicyName"`
+	Policy                         string `json:"Policy"`
+	BypassPolicyLockoutSafetyCheck bool   `json:"BypassPolicyLockoutSafetyCheck"`
+}
+
+// ListKeyPoliciesInput is the ListKeyPolicies request.
+type ListKeyPoliciesInput struct {
+	KeyID  string `json:"KeyId"`
+	Limit  *int32 `json:"Limit"`
+	Marker string `json:"Marker"`
+}
+
+// ListKeyPoliciesOutput is the ListKeyPolicies response.
+type ListKeyPoliciesOutput struct {
+	PolicyNames []string `json:"PolicyNames"`
+	NextMarker  string   `json:"NextMarker,omitempty"`
+	Truncated   bool     `json:"Truncated"`
+}
+
 // GetKeyPolicyOutput is the GetKeyPolicy response.
 type GetKeyPolicyOutput struct {
 	Policy     string `json:"Policy"`

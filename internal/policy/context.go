@@ -46,6 +46,13 @@ func (c *Context) Set(key, value string) {
 	c.entries = append(c.entries, entry{key: key, one: value})
 }
 
+// Add appends the single-valued key without looking for an earlier value of
+// it: the fast path for builders that set each key once. Where a key may
+// repeat (case-insensitively), use Set.
+func (c *Context) Add(key, value string) {
+	c.entries = append(c.entries, entry{key: key, one: value})
+}
+
 // SetMulti sets a multivalued key (aws:TagKeys, kms:EncryptionContextKeys,
 // kms:GrantOperations, ...). values is kept, not copied: do not change it
 // while c is in use. An empty slice makes the key absent.

@@ -193,3 +193,49 @@ func Decide(in Inputs) Decision {
 	}
 	return implicit(ResourcePolicy)
 }
+
+// DecideIdentity decides an action that names no resource-based policy (in
+// KMS: CreateKey, ListKeys, ListAliases, GenerateRandom and the like, whose
+// resource is "*"): the identity-based policies alone grant, an explicit
+// Deny in any policy wins, and a session policy and a permissions boundary
+// narrow. The root user's identity permissions are complete, as in Decide;
+// in.KeyPolicy and in.KeyAccount are ignored.
+func DecideIdentity(in Inputs) Decision {
+	req := in.Request
+	if in.PermissionsBoundary != nil {
+		req.Principal.PermissionsBoundary = true
+	}
+	id := Result{Statement: -1}
+	for _, p := range in.IdentityPolicies {
+		r := p.Evaluate(&req)
+		if r.Effect == Deny {
+			return Decision{ExplicitDeny: true, Policy: IdentityPolicy, Sid: r.Sid, Statement: r.Statement}
+		}
+		if r.Effect == Allow && id.Effect != Allow {
+			id = r
+		}
+	}
+	limits := []struct {
+		p *Policy
+		t PolicyType
+	}{{in.PermissionsBoundary, PermissionsBoundaryType}, {in.SessionPolicy, SessionPolicyType}}
+	for _, l := range limits {
+		if l.p == nil {
+			continue
+		}
+		r := l.p.Evaluate(&req)
+		if r.Effect == Deny {
+			return Decision{ExplicitDeny: true, Policy: l.t, Sid: r.Sid, Statement: r.Statement}
+		}
+		if r.Effect != Allow && req.Principal.Type != TypeAccount {
+			return Decision{Policy: l.t, Statement: -1}
+		}
+	}
+	if req.Principal.Type == TypeAccount {
+		return Decision{Allowed: true, Policy: IdentityPolicy, Statement: -1}
+	}
+	if id.Effect != Allow {
+		return Decision{Policy: IdentityPolicy, Statement: -1}
+	}
+	return Decision{Allowed: true, Policy: IdentityPolicy, Sid: id.Sid, Statement: id.Statement}
+}

@@ -252,6 +252,7 @@ func TestDecide(t *testing.T) {
 		} `json:"policies"`
 		Cases []struct {
 			Name       string      `json:"name"`
+			Decider    string      `json:"decider"`
 			Key        string      `json:"key"`
 			Identity   []string    `json:"identity"`
 			Session    string      `json:"session"`
@@ -292,7 +293,11 @@ func TestDecide(t *testing.T) {
 			for _, n := range tc.Identity {
 				in.IdentityPolicies = append(in.IdentityPolicies, get(t, n))
 			}
-			d := Decide(in)
+			decide := Decide
+			if tc.Decider == "identity" {
+				decide = DecideIdentity
+			}
+			d := decide(in)
 			if d.Allowed != tc.Want.Allowed || d.ExplicitDeny != tc.Want.Explicit || d.Policy.String() != tc.Want.Policy {
 				t.Errorf("Decide = %+v (%s), want allowed=%v explicit=%v policy=%q", d, d.Policy, tc.Want.Allowed, tc.Want.Explicit, tc.Want.Policy)
 			}

@@ -16,6 +16,8 @@ func KMS(s *kms.Service) *Service {
 		Op("CancelKeyDeletion", kms.ActCancelKeyDeletion, s.CancelKeyDeletion),
 		Op("UpdateKeyDescription", kms.ActUpdateKeyDescription, s.UpdateKeyDescription),
 		Op("GetKeyPolicy", kms.ActGetKeyPolicy, s.GetKeyPolicy),
+		Op("PutKeyPolicy", kms.ActPutKeyPolicy, s.PutKeyPolicy),
+		Op("ListKeyPolicies", kms.ActListKeyPolicies, s.ListKeyPolicies),
 		Op("CreateAlias", kms.ActCreateAlias, s.CreateAlias),
 		Op("UpdateAlias", kms.ActUpdateAlias, s.UpdateAlias),
 		Op("DeleteAlias", kms.ActDeleteAlias, s.DeleteAlias),
