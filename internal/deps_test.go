@@ -41,7 +41,7 @@ var allowed = map[string]struct {
 	"internal/lease":   {[]string{"internal/storage"}, "leases live in storage"},
 	"internal/loadgen": {[]string{"internal/sigv4"}, "the load tool only signs requests"},
 	"internal/server":  {[]string{"*"}, "the one place that wires concrete parts together"},
-	"internal/cli":     {[]string{"internal/config", "internal/server", "internal/loadgen"}, "commands parse flags and hand over"},
+	"internal/cli":     {[]string{"internal/config", "internal/server", "internal/loadgen", "internal/policy"}, "commands parse flags and hand over"},
 	"cmd/arca":         {[]string{"internal/cli"}, "main stays tiny"},
 }
 

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -349,4 +350,32 @@ func TestStoredPolicyThatNoLongerParsesFailsClosed(t *testing.T) {
 	}
 	_, err := f.s.Encrypt(f.ctx, f.c, &EncryptInput{KeyID: m.KeyID, Plaintext: []byte("x")})
 	wantCode(t, err, svcerr.AccessDenied)
+}
+
+func TestKeyPolicyLintLogged(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var logs bytes.Buffer
+	f.s.log = slog.New(slog.NewTextHandler(&logs, nil))
+	m := f.createKey(t)
+	public := `{"Version":"2012-10-17","Statement":[{"Sid":"Everyone","Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}`
+	if _, err := f.s.PutKeyPolicy(f.ctx, f.c, &PutKeyPolicyInput{KeyID: m.KeyID, Policy: public}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "finding=ARCA-POL-001") || !strings.Contains(logs.String(), "sid=Everyone") {
+		t.Errorf("PutKeyPolicy of a public policy logged no lint warning:\n%s", logs.String())
+	}
+	logs.Reset()
+	if _, err := f.s.CreateKey(f.ctx, f.c, &CreateKeyInput{Policy: keyPolicyFor(acct)}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "key policy lint") {
+		t.Errorf("the default-shaped policy logged a lint warning:\n%s", logs.String())
+	}
+	if _, err := f.s.CreateKey(f.ctx, f.c, &CreateKeyInput{Policy: public}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "finding=ARCA-POL-001") {
+		t.Errorf("CreateKey of a public policy logged no lint warning:\n%s", logs.String())
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -83,7 +84,22 @@ func (s *Service) PutKeyPolicy(ctx context.Context, c *auth.Caller, in *PutKeyPo
 	}
 	s.log.Info("key policy replaced", "key", s.keyARN(k), "principal", c.ARN,
 		"bypassLockoutCheck", in.BypassPolicyLockoutSafetyCheck)
+	s.lintKeyPolicy(k, p)
 	return &Empty{}, nil
+}
+
+// lintKeyPolicy logs a warning for each risky grant (low severity and up)
+// in a key policy just accepted: the policy is valid and AWS would accept it,
+// but an operator should know. Informational findings, such as the default
+// policy's kms:* for the account root, are not logged.
+func (s *Service) lintKeyPolicy(k *keystore.Key, p *policy.Policy) {
+	for _, f := range policy.Lint(p, policy.KindResource, policy.WithAccount(k.Account)) {
+		if f.Severity < policy.Low {
+			continue
+		}
+		s.log.Warn("key policy lint", "key", s.keyARN(k), "finding", f.ID, "severity", f.Severity.String(),
+			"statement", f.Statement, "sid", f.Sid, "message", f.Message, "fix", f.Fix)
+	}
 }
 
 // ListKeyPolicies lists the names of a key's policies: always "default".

@@ -280,12 +280,12 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 		State: keystore.Enabled, Origin: origin, Manager: ManagerCustomer,
 		Created: s.now().UTC(), Policy: doc, Tags: tags,
 	}
+	var custom *policy.Policy
 	if in.Policy != "" {
-		p, err := checkPolicy(in.Policy)
-		if err != nil {
+		if custom, err = checkPolicy(in.Policy); err != nil {
 			return nil, err
 		}
-		if err := s.checkLockout(ctx, c, k, p, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if err := s.checkLockout(ctx, c, k, custom, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 	}
@@ -308,6 +308,9 @@ func (s *Service) CreateKey(ctx context.Context, c *auth.Caller, in *CreateKeyIn
 	k, err = s.ks.Get(ctx, c.Account, c.Region, id)
 	if err != nil {
 		return nil, s.storeErr(err, "key")
+	}
+	if custom != nil {
+		s.lintKeyPolicy(k, custom)
 	}
 	return &CreateKeyOutput{KeyMetadata: s.metadata(k)}, nil
 }
