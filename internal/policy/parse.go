@@ -683,6 +683,11 @@ func compileStatement(r *rawStatement, s *Statement, kind Kind, vars bool, i int
 	for _, res := range r.resources {
 		s.resources = append(s.resources, compileARN(res, vars))
 	}
+	if kind == KindTrust {
+		// A trust policy names no resource: it is about the role it is
+		// attached to, whatever ARN the request gives for it.
+		s.resources = []arnPattern{compileARN("*", false)}
+	}
 	s.hasPrincipal, s.notPrincipal = r.hasPrincipal, r.notPrincipal
 	if r.principalAny {
 		s.principals = []principalEntry{{typ: "AWS", value: "*", kind: pkAny}}

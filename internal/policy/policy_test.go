@@ -367,3 +367,17 @@ func TestLintSeverity(t *testing.T) {
 		t.Errorf("kms:* to a role: %+v", f)
 	}
 }
+
+func TestTrustPolicyAppliesToItsRole(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"sts:AssumeRole"}]}`), KindTrust)
+	req := Request{Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/app",
+		Principal: Principal{Type: TypeUser, Account: "111122223333", ARN: "arn:aws:iam::111122223333:user/alice"}}
+	if r := p.Evaluate(&req); r.Effect != Allow {
+		t.Fatalf("trust policy without Resource: %+v, want Allow for its role", r)
+	}
+	req.Action = "sts:TagSession"
+	if r := p.Evaluate(&req); r.Effect == Allow {
+		t.Fatalf("trust policy allowed an action it does not name")
+	}
+}
