@@ -123,9 +123,9 @@ func (s *Service) fillContext(pc *policy.Context, c *auth.Caller, k *keystore.Ke
 	if c.SourceIP != "" {
 		pc.Add("aws:SourceIp", c.SourceIP)
 	}
-	now := s.now().UTC()
-	pc.Add("aws:CurrentTime", now.Format(time.RFC3339))
-	pc.Add("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
+	tk := s.timeKeys()
+	pc.Add("aws:CurrentTime", tk.current)
+	pc.Add("aws:EpochTime", tk.epoch)
 	pc.SetBool("aws:SecureTransport", c.SecureTransport)
 	pc.Add("kms:CallerAccount", c.Account)
 	for tk, tv := range c.Tags {
@@ -171,6 +171,24 @@ func (s *Service) fillContext(pc *policy.Context, c *auth.Caller, k *keystore.Ke
 	if f.more != nil {
 		f.more(pc)
 	}
+}
+
+// clockKeys are aws:CurrentTime and aws:EpochTime for one second, formatted
+// once per second rather than once per request.
+type clockKeys struct {
+	sec            int64
+	current, epoch string
+}
+
+func (s *Service) timeKeys() *clockKeys {
+	now := s.now().UTC()
+	sec := now.Unix()
+	if c := s.clockKeys.Load(); c != nil && c.sec == sec {
+		return c
+	}
+	c := &clockKeys{sec: sec, current: now.Format(time.RFC3339), epoch: strconv.FormatInt(sec, 10)}
+	s.clockKeys.Store(c)
+	return c
 }
 
 // maxPolicyCache bounds the parsed key-policy cache. Most keys share a few

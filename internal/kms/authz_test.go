@@ -379,3 +379,24 @@ func TestKeyPolicyLintLogged(t *testing.T) {
 		t.Errorf("CreateKey of a public policy logged no lint warning:\n%s", logs.String())
 	}
 }
+
+func TestAuthorizeTimeConditions(t *testing.T) {
+	t.Parallel()
+	f, ids := newAuthzFixture(t)
+	m := f.createKey(t)
+	ids.identity["arn:aws:iam::"+acct+":user/later"] = []*policy.Policy{mustPolicy(t, policy.KindIdentity,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+		  "Condition":{"DateGreaterThan":{"aws:CurrentTime":"2026-06-01T00:00:00Z"},"NumericLessThan":{"aws:EpochTime":"1800000000"}}}]}`)}
+	later := user(acct, "later")
+	enc := func() error {
+		_, err := f.s.Encrypt(f.ctx, later, &EncryptInput{KeyID: m.KeyID, Plaintext: []byte("x")})
+		return err
+	}
+	wantCode(t, enc(), svcerr.AccessDenied)
+	f.now = time.Date(2026, 6, 1, 0, 0, 1, 0, time.UTC)
+	if err := enc(); err != nil {
+		t.Fatalf("after the date: %v", err)
+	}
+	f.now = time.Unix(1800000000, 0)
+	wantCode(t, enc(), svcerr.AccessDenied)
+}

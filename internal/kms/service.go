@@ -52,6 +52,8 @@ type Service struct {
 	// policies caches parsed key policies by document text (see keyPolicy).
 	policies    sync.Map
 	policyCount atomic.Int64
+	// clockKeys caches the time condition keys of the current second.
+	clockKeys atomic.Pointer[clockKeys]
 }
 
 // New returns a Service over ks.
