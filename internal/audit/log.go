@@ -1,0 +1,424 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// File layout in the log directory:
+//
+//	segment-00000001.jsonl   events, one JSON object per line, in sequence
+//	checkpoints.jsonl        signed checkpoints, one per line
+//
+// A new segment starts when the current one passes MaxSegmentBytes.
+const (
+	segmentPrefix   = "segment-"
+	segmentSuffix   = ".jsonl"
+	checkpointsFile = "checkpoints.jsonl"
+	// maxBatch bounds how many events share one fsync.
+	maxBatch = 512
+)
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit: log closed")
+
+// Options configure a Log.
+type Options struct {
+	// MaxSegmentBytes starts a new segment past this size (default 64 MiB).
+	MaxSegmentBytes int64
+	// CheckpointInterval is how often a checkpoint is signed while events
+	// arrive (default 1 minute); Close always writes one.
+	CheckpointInterval time.Duration
+	// Now is the clock.
+	Now func() time.Time
+	// Logger receives operational messages.
+	Logger *slog.Logger
+}
+
+// Log is an append-only, hash-chained audit log in a directory. Append is
+// safe for concurrent use; concurrent appends share one write and one fsync.
+type Log struct {
+	dir  string
+	key  ed25519.PrivateKey
+	kid  string
+	opts Options
+	log  *slog.Logger
+
+	reqs chan *appendReq
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	// Owned by the writer goroutine.
+	seg      *os.File
+	segNum   int
+	segSize  int64
+	seq      uint64
+	prevHash string
+	lastCP   uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type appendReq struct {
+	ev   *Event
+	line []byte
+	err  chan error
+}
+
+// KeyID names a checkpoint signing key: the first 16 hex digits of the
+// SHA-256 of its public key.
+func KeyID(pub ed25519.PublicKey) string {
+	h := sha256.Sum256(pub)
+	return hex.EncodeToString(h[:8])
+}
+
+// Open opens (or creates) the log in dir, signing checkpoints with key. It
+// reads the last segment to continue the chain; a torn last line (a write
+// cut short by a crash, never acknowledged) is cut off and recorded in the
+// chain as an arca:TornRecord event, so verification reports it instead of
+// silently accepting or losing it.
+func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
+	if opts.MaxSegmentBytes <= 0 {
+		opts.MaxSegmentBytes = 64 << 20
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	l := &Log{dir: dir, key: key, kid: KeyID(key.Public().(ed25519.PublicKey)), opts: opts, log: opts.Logger,
+		reqs: make(chan *appendReq, maxBatch), done: make(chan struct{}), prevHash: ZeroHash}
+	torn, err := l.recover()
+	if err != nil {
+		return nil, err
+	}
+	if torn != nil {
+		if err := l.writeBatch([]*appendReq{{ev: torn}}); err != nil {
+			return nil, err
+		}
+		l.log.Warn("audit log: torn last record cut off and recorded", "segment", l.segNum)
+	}
+	l.wg.Add(1)
+	go l.run()
+	return l, nil
+}
+
+func segmentName(n int) string { return fmt.Sprintf("%s%08d%s", segmentPrefix, n, segmentSuffix) }
+
+// segments lists the segment numbers in dir, ascending.
+func segments(dir string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, segmentPrefix) || !strings.HasSuffix(name, segmentSuffix) {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSuffix(strings.TrimPrefix(name, segmentPrefix), segmentSuffix), "%d", &n); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// recover positions the log after its last complete event and returns the
+// TornRecord event to append if the last line was torn.
+func (l *Log) recover() (*Event, error) {
+	segs, err := segments(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if len(segs) == 0 {
+		return nil, l.openSegment(1)
+	}
+	last := segs[len(segs)-1]
+	path := filepath.Join(l.dir, segmentName(last))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	// The last complete line is the last one ending in '\n' that parses.
+	good := bytes.LastIndexByte(data, '\n') + 1
+	tornBytes := data[good:]
+	body := data[:good]
+	var lastEv *Event
+	for len(body) > 0 {
+		i := bytes.LastIndexByte(body[:len(body)-1], '\n') + 1
+		var e Event
+		if err := json.Unmarshal(body[i:len(body)-1], &e); err == nil && e.Hash != "" {
+			lastEv = &e
+			break
+		}
+		// A complete but unparsable last line is torn too (a partial
+		// write that happened to end in a newline byte).
+		tornBytes = data[i:]
+		good = i
+		body = body[:i]
+	}
+	if lastEv == nil && last > 1 {
+		// The segment holds no complete event: continue from the one before.
+		prev, err := lastEventOf(filepath.Join(l.dir, segmentName(last-1)))
+		if err != nil {
+			return nil, err
+		}
+		lastEv = prev
+	}
+	if lastEv != nil {
+		l.seq, l.prevHash = lastEv.Sequence, lastEv.Hash
+	}
+	var torn *Event
+	if len(tornBytes) > 0 {
+		if err := os.Truncate(path, int64(good)); err != nil {
+			return nil, fmt.Errorf("audit: cut torn record: %w", err)
+		}
+		sum := sha256.Sum256(tornBytes)
+		extra, _ := json.Marshal(map[string]any{"segment": segmentName(last), "offset": good,
+			"tornBytes": len(tornBytes), "tornSha256": hex.EncodeToString(sum[:])})
+		torn = &Event{EventName: "arca:TornRecord", EventSource: "arca", AdditionalEventData: extra,
+			EventType: "ArcaServiceEvent", EventCategory: "Management"}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	l.seg, l.segNum, l.segSize = f, last, st.Size()
+	return torn, nil
+}
+
+func lastEventOf(path string) (*Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	var last *Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	for sc.Scan() {
+		var e Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Hash != "" {
+			last = &e
+		}
+	}
+	return last, sc.Err()
+}
+
+// maxLine bounds one event's encoding when reading.
+const maxLine = 4 << 20
+
+func (l *Log) openSegment(n int) error {
+	f, err := os.OpenFile(filepath.Join(l.dir, segmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if l.seg != nil {
+		l.seg.Close()
+	}
+	l.seg, l.segNum, l.segSize = f, n, 0
+	// The new file's directory entry must be durable before events in it
+	// are acknowledged.
+	return syncDir(l.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Append adds ev to the log and returns once it is durable (written and
+// fsynced). It fills in the chain fields and EventVersion. An error means
+// the event is not in the log and the request it describes must fail.
+func (l *Log) Append(ctx context.Context, ev *Event) error {
+	r := &appendReq{ev: ev, err: make(chan error, 1)}
+	select {
+	case <-l.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case l.reqs <- r:
+	case <-l.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the event will be written; wait for the outcome even if
+	// ctx ends, so a caller never reports failure for a durable event.
+	return <-r.err
+}
+
+func (l *Log) run() {
+	defer l.wg.Done()
+	tick := time.NewTicker(l.opts.CheckpointInterval)
+	defer tick.Stop()
+	batch := make([]*appendReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch[:0], r)
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-l.reqs:
+					batch = append(batch, r)
+				default:
+					break fill
+				}
+			}
+			err := l.writeBatch(batch)
+			for _, r := range batch {
+				r.err <- err
+			}
+		case <-tick.C:
+			if err := l.checkpoint(); err != nil {
+				l.log.Error("audit checkpoint failed", "error", err)
+			}
+		case <-l.done:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case r := <-l.reqs:
+					r.err <- l.writeBatch([]*appendReq{r})
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// writeBatch chains, writes and fsyncs a batch. On failure the chain state
+// is left as before the batch, so the next batch continues from the last
+// durable event; the file is cut back to where it was.
+func (l *Log) writeBatch(batch []*appendReq) error {
+	seq, prev := l.seq, l.prevHash
+	var buf bytes.Buffer
+	for _, r := range batch {
+		e := r.ev
+		seq++
+		e.EventVersion = EventVersion
+		e.Sequence, e.PreviousHash = seq, prev
+		if e.EventTime == "" {
+			e.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
+		}
+		h, err := e.computeHash()
+		if err != nil {
+			return err
+		}
+		e.Hash = h
+		line, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+		prev = h
+	}
+	start := l.segSize
+	if _, err := l.seg.Write(buf.Bytes()); err != nil {
+		l.seg.Truncate(start)
+		return fmt.Errorf("audit: write: %w", err)
+	}
+	if err := l.seg.Sync(); err != nil {
+		l.seg.Truncate(start)
+		return fmt.Errorf("audit: fsync: %w", err)
+	}
+	l.seq, l.prevHash, l.segSize = seq, prev, start+int64(buf.Len())
+	if l.segSize >= l.opts.MaxSegmentBytes {
+		if err := l.openSegment(l.segNum + 1); err != nil {
+			l.log.Error("audit: cannot start a new segment; continuing in the current one", "error", err)
+		}
+	}
+	return nil
+}
+
+// Checkpoint is a signed statement that event Sequence of the log has hash
+// Hash: it anchors everything before it.
+type Checkpoint struct {
+	Sequence  uint64 `json:"sequence"`
+	Hash      string `json:"hash"`
+	Time      string `json:"time"`
+	KeyID     string `json:"keyId"`
+	Signature []byte `json:"signature"`
+}
+
+// signedBytes is what a checkpoint's signature covers.
+func (c *Checkpoint) signedBytes() []byte {
+	return fmt.Appendf(nil, "arca-audit-checkpoint-v1\n%d\n%s\n%s\n%s\n", c.Sequence, c.Hash, c.Time, c.KeyID)
+}
+
+// checkpoint signs the current head if it moved since the last checkpoint.
+func (l *Log) checkpoint() error {
+	if l.seq == 0 || l.seq == l.lastCP {
+		return nil
+	}
+	cp := Checkpoint{Sequence: l.seq, Hash: l.prevHash, Time: l.opts.Now().UTC().Format(time.RFC3339Nano), KeyID: l.kid}
+	cp.Signature = ed25519.Sign(l.key, cp.signedBytes())
+	line, err := json.Marshal(&cp)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(l.dir, checkpointsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	l.lastCP = l.seq
+	return nil
+}
+
+// Close writes the queued events and a final checkpoint, and closes the
+// files. It is safe to call more than once.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.done)
+		l.wg.Wait()
+		l.closeErr = l.checkpoint()
+		if err := l.seg.Close(); err != nil && l.closeErr == nil {
+			l.closeErr = err
+		}
+	})
+	return l.closeErr
+}
