@@ -75,9 +75,8 @@ type Log struct {
 }
 
 type appendReq struct {
-	ev   *Event
-	line []byte
-	err  chan error
+	ev  *Event
+	err chan error
 }
 
 // KeyID names a checkpoint signing key: the first 16 hex digits of the
