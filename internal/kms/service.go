@@ -43,6 +43,8 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	regions   []string
+	// grantQuota overrides the grants-per-key quota when positive (tests).
+	grantQuota int
 }
 
 // New returns a Service over ks.
