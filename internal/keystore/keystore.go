@@ -158,6 +158,12 @@ type Store struct {
 	writeMu sync.Mutex
 	keys    sync.Map // cacheKey -> *entry
 	aliases sync.Map // aliasPath -> *Alias
+	// grants caches each key's grants, including the empty set, so that
+	// authorizing a key without grants is one map lookup. A plain map under
+	// a read lock rather than a sync.Map because its struct key makes the
+	// lookup allocation-free; it is written only under writeMu.
+	grantsMu sync.RWMutex
+	grants   map[grantKey]*GrantSet
 }
 
 // entry caches one key: its metadata snapshot and unwrapped material.
@@ -168,7 +174,7 @@ type entry struct {
 }
 
 // New returns a Store over b.
-func New(b Backend) *Store { return &Store{b: b} }
+func New(b Backend) *Store { return &Store{b: b, grants: map[grantKey]*GrantSet{}} }
 
 func keyPath(account, region, id string) string {
 	return "kms/" + account + "/" + region + "/key/" + id
@@ -385,8 +391,8 @@ func newMaterialID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// Destroy deletes a key, every version of its material and every alias that
-// points to it, if cond (checked inside the transaction; nil means always)
+// Destroy deletes a key, every version of its material, its grants and
+// every alias that points to it, if cond (checked inside the transaction; nil means always)
 // approves the key's current state. Afterwards the key is gone: Get returns
 // ErrNotFound. When cond declines, Destroy returns ErrNotDue. A
 // multi-Region key also leaves its set, as with DestroyInSet.
@@ -399,8 +405,8 @@ func (s *Store) Destroy(ctx context.Context, account, region, id string, cond fu
 	})
 }
 
-// DestroyInSet deletes a key, every version of its material and every alias
-// that points to it and, in the same transaction, removes its region from
+// DestroyInSet deletes a key, every version of its material, its grants
+// and every alias that points to it and, in the same transaction, removes its region from
 // the ReplicaRegions of the related multi-Region keys (its peers) and stores
 // them. fn sees the key and its peers, with their lists already updated; it
 // may change the peers (a primary key waiting for its last replica's
@@ -435,6 +441,9 @@ func (s *Store) DestroyInSet(ctx context.Context, account, region, id string, fn
 		if err := deleteAll(ctx, tx, importPrefix(account, region, id)); err != nil {
 			return err
 		}
+		if err := deleteKeyGrants(ctx, tx, account, region, id); err != nil {
+			return err
+		}
 		aliases, err := tx.List(ctx, aliasPrefix(account, region), "", 0)
 		if err != nil {
 			return err
@@ -460,6 +469,7 @@ func (s *Store) DestroyInSet(ctx context.Context, account, region, id string, fn
 		return fmt.Errorf("keystore: destroy key: %w", err)
 	}
 	s.refresh(peers...)
+	s.dropGrants(account, region, id)
 	if v, ok := s.keys.LoadAndDelete(keyPath(account, region, id)); ok {
 		e := v.(*entry)
 		e.mu.Lock()
@@ -527,6 +537,7 @@ func isKeyPath(p string) bool {
 // Other nodes call it when they learn of a change made elsewhere.
 func (s *Store) Forget(account, region, id string) {
 	s.keys.Delete(keyPath(account, region, id))
+	s.dropGrants(account, region, id)
 }
 
 // CreateAlias stores a new alias, or returns ErrExists.

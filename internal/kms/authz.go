@@ -95,6 +95,30 @@ func (s *Service) decide(ctx context.Context, c *auth.Caller, action string, k *
 	if d.Allowed {
 		return nil
 	}
+	if k != nil && !d.ExplicitDeny && action != ActCreateGrant && action != ActRetireGrant {
+		// Grants add permissions; they never override an explicit deny.
+		// CreateGrant and RetireGrant by grant are decided by those
+		// operations themselves: a grant's CreateGrant only covers grants
+		// no wider than itself, and its RetireGrant only itself.
+		var ec map[string]string
+		var tokens []string
+		if f != nil {
+			ec, tokens = f.ec, f.grantTokens
+		}
+		viaAccount := func() bool {
+			// A grant to the account: the caller's identity policies must
+			// allow the action on the key, as for a key policy naming the
+			// account.
+			return policy.DecideIdentity(policy.Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session}).Allowed
+		}
+		ok, err := s.grantAllowsVia(ctx, c, k, action, ec, tokens, viaAccount)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
 	return svcerr.New(svcerr.AccessDenied, "%s", d.Message(c.ARN, action, resource))
 }
 

@@ -400,3 +400,53 @@ func TestAuthorizeTimeConditions(t *testing.T) {
 	f.now = time.Unix(1800000000, 0)
 	wantCode(t, enc(), svcerr.AccessDenied)
 }
+
+func TestAuthorizeGrants(t *testing.T) {
+	t.Parallel()
+	f, ids := newAuthzFixture(t)
+	m := f.createKey(t)
+	denyDecrypt, err := f.s.CreateKey(f.ctx, f.c, &CreateKeyInput{Policy: keyPolicyFor(acct,
+		`{"Sid":"NoDecrypt","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := func(keyID, grantee string, ops []string, c *GrantConstraints) *CreateGrantOutput {
+		out, err := f.s.CreateGrant(f.ctx, f.c, &CreateGrantInput{KeyID: keyID, GranteePrincipal: grantee, Operations: ops, Constraints: c})
+		if err != nil {
+			t.Fatalf("CreateGrant: %v", err)
+		}
+		return out
+	}
+	blue := map[string]string{"team": "blue"}
+	grant(m.KeyID, "arn:aws:iam::"+acct+":user/alice", []string{"Encrypt", "Decrypt"}, &GrantConstraints{EncryptionContextSubset: blue})
+	grant(m.KeyID, "arn:aws:iam::"+acct+":root", []string{"Encrypt"}, nil)
+	grant(denyDecrypt.KeyMetadata.KeyID, "arn:aws:iam::"+acct+":user/alice", []string{"Encrypt", "Decrypt"}, nil)
+	ids.identity["arn:aws:iam::"+acct+":user/bob"] = []*policy.Policy{mustPolicy(t, policy.KindIdentity, idAllowEncrypt)}
+
+	alice, bob, carol := user(acct, "alice"), user(acct, "bob"), user(acct, "carol")
+	enc := func(c *auth.Caller, keyID string, ec map[string]string, tokens ...string) error {
+		_, err := f.s.Encrypt(f.ctx, c, &EncryptInput{KeyID: keyID, Plaintext: []byte("x"), EncryptionContext: ec, GrantTokens: tokens})
+		return err
+	}
+	if err := enc(alice, m.KeyID, blue); err != nil {
+		t.Errorf("grantee within the constraint: %v", err)
+	}
+	wantCode(t, enc(alice, m.KeyID, map[string]string{"team": "red"}), svcerr.AccessDenied)
+	wantCode(t, enc(alice, m.KeyID, nil), svcerr.AccessDenied)
+	// A grant to the account delegates to IAM: bob's identity policy allows
+	// Encrypt, carol has none. (The default key policy would allow bob
+	// anyway; carol shows the grant alone is not enough.)
+	if err := enc(bob, m.KeyID, nil); err != nil {
+		t.Errorf("bob: %v", err)
+	}
+	wantCode(t, enc(carol, m.KeyID, nil), svcerr.AccessDenied)
+	// An explicit deny in the key policy beats a grant.
+	out, err := f.s.Encrypt(f.ctx, alice, &EncryptInput{KeyID: denyDecrypt.KeyMetadata.KeyID, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatalf("Encrypt by grant: %v", err)
+	}
+	_, err = f.s.Decrypt(f.ctx, alice, &DecryptInput{CiphertextBlob: out.CiphertextBlob})
+	wantCode(t, err, svcerr.AccessDenied)
+	// A forged grant token is refused as such, not as a denial.
+	wantCode(t, enc(carol, m.KeyID, nil, "not-a-grant-token"), svcerr.InvalidGrantToken)
+}

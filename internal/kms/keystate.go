@@ -216,6 +216,13 @@ var (
 	// answer that can later be relaxed. Custom-key-store keys cannot be
 	// multi-Region.
 	multiRegion = [numStateCols]verdict{vOK, vDisabled, vPendingDeletion, vPendingImport, vPendingReplicaDeletion, vCustomKeyStore, vCreating, vUpdating}
+	// createGrant: CreateGrant. The table has Disabled [1], PendingImport
+	// [5], PendingDeletion "[2] or [3]" (Arca answers [3], as for cryptoUse)
+	// and Unavailable allowed. A Creating replica "can be managed" and an
+	// Updating key is refused only enabling, disabling and replicating, so
+	// both allow creating grants; a primary pending its replicas' deletion
+	// is refused as pending deletion.
+	createGrant = [numStateCols]verdict{vOK, vDisabled, vPendingDeletion, vPendingImport, vPendingReplicaDeletion, vOK, vOK, vOK}
 )
 
 // keyStateTable is the table, one row per operation that takes a KeyId.
@@ -267,6 +274,11 @@ var keyStateTable = [...]stateRow{
 	// caller who lost access to a key, in whatever state, gets it back.
 	{ActPutKeyPolicy, anyState},
 	{ActListKeyPolicies, anyState},
+	{ActCreateGrant, createGrant},
+	// ListGrants, RetireGrant and RevokeGrant succeed in every state.
+	{ActListGrants, anyState},
+	{ActRetireGrant, anyState},
+	{ActRevokeGrant, anyState},
 }
 
 // keyStateRow returns the index of action's row. A switch rather than a map
@@ -350,6 +362,14 @@ func keyStateRow(action string) (int, bool) {
 		return 36, true
 	case ActListKeyPolicies:
 		return 37, true
+	case ActCreateGrant:
+		return 38, true
+	case ActListGrants:
+		return 39, true
+	case ActRetireGrant:
+		return 40, true
+	case ActRevokeGrant:
+		return 41, true
 	}
 	return 0, false
 }

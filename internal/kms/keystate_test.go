@@ -76,6 +76,10 @@ var keyStateWant = map[string]string{
 	ActUpdatePrimaryRegion:                 ".      D        PD      PI      PR       XC      CR       UP",
 	ActPutKeyPolicy:                        ".      .        .       .       .        .       .        .",
 	ActListKeyPolicies:                     ".      .        .       .       .        .       .        .",
+	ActCreateGrant:                         ".      D        PD      PI      PR       .       .        .",
+	ActListGrants:                          ".      .        .       .       .        .       .        .",
+	ActRetireGrant:                         ".      .        .       .       .        .       .        .",
+	ActRevokeGrant:                         ".      .        .       .       .        .       .        .",
 }
 
 // wantRefusal is the code and message a token stands for; ok is true for ".".
@@ -404,6 +408,28 @@ func keyStateWalk() map[string]keyStateCase {
 			_, err := f.s.ListKeyPolicies(f.ctx, f.c, &ListKeyPoliciesInput{KeyID: id})
 			return err
 		}),
+		ActCreateGrant: sym(func(f *fixture, id string) error {
+			_, err := f.s.CreateGrant(f.ctx, f.c, &CreateGrantInput{KeyID: id, GranteePrincipal: walkGrantee, Operations: []string{"Decrypt"}})
+			return err
+		}),
+		ActListGrants: sym(func(f *fixture, id string) error {
+			_, err := f.s.ListGrants(f.ctx, f.c, &ListGrantsInput{KeyID: id})
+			return err
+		}),
+		ActRetireGrant: {setup: func(t *testing.T, f *fixture, m *KeyMetadata) func() error {
+			g := f.grant(t, m.KeyID)
+			return func() error {
+				_, err := f.s.RetireGrant(f.ctx, f.c, &RetireGrantInput{GrantToken: g.GrantToken})
+				return err
+			}
+		}},
+		ActRevokeGrant: {setup: func(t *testing.T, f *fixture, m *KeyMetadata) func() error {
+			g := f.grant(t, m.KeyID)
+			return func() error {
+				_, err := f.s.RevokeGrant(f.ctx, f.c, &RevokeGrantInput{KeyID: m.KeyID, GrantID: g.GrantID})
+				return err
+			}
+		}},
 		ActListKeyRotations: sym(func(f *fixture, id string) error {
 			_, err := f.s.ListKeyRotations(f.ctx, f.c, &ListKeyRotationsInput{KeyID: id})
 			return err
@@ -438,6 +464,7 @@ func putInState(t *testing.T, f *fixture, m *KeyMetadata, st keystore.State) *ke
 type worldOf struct {
 	key     keystore.Key
 	aliases []keystore.Alias
+	grants  []string
 }
 
 // String shows what the walk's operations can change; the policy and
@@ -447,7 +474,8 @@ func (w worldOf) String() string {
 	k := w.key
 	return fmt.Sprintf("state=%s description=%q tags=%v versions=%d current=%d rotation=%dd next=%s deletion=%s window=%d aliases=%v",
 		k.State, k.Description, k.Tags, len(k.Versions), k.Current, k.RotationPeriodInDays,
-		k.NextRotation.Format(time.RFC3339), k.DeletionDate.Format(time.RFC3339), k.PendingWindowInDays, w.aliases)
+		k.NextRotation.Format(time.RFC3339), k.DeletionDate.Format(time.RFC3339), k.PendingWindowInDays, w.aliases) +
+		fmt.Sprintf(" grants=%v", w.grants)
 }
 
 func snapshot(t *testing.T, f *fixture, m *KeyMetadata) worldOf {
@@ -463,6 +491,13 @@ func snapshot(t *testing.T, f *fixture, m *KeyMetadata) worldOf {
 	w := worldOf{key: *k.Clone()}
 	for _, a := range as {
 		w.aliases = append(w.aliases, *a)
+	}
+	gs, err := f.s.ks.Grants(f.ctx, m.AWSAccountID, f.c.Region, m.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs.All() {
+		w.grants = append(w.grants, g.ID)
 	}
 	return w
 }

@@ -54,6 +54,8 @@ type Service struct {
 	policyCount atomic.Int64
 	// clockKeys caches the time condition keys of the current second.
 	clockKeys atomic.Pointer[clockKeys]
+	// grantQuota overrides the grants-per-key quota when positive (tests).
+	grantQuota int
 }
 
 // New returns a Service over ks.

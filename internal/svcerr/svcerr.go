@@ -25,6 +25,7 @@ const (
 	InvalidArn               Code = "InvalidArnException"
 	InvalidCiphertext        Code = "InvalidCiphertextException"
 	InvalidGrantToken        Code = "InvalidGrantTokenException"
+	InvalidGrantID           Code = "InvalidGrantIdException"
 	InvalidKeyUsage          Code = "InvalidKeyUsageException"
 	InvalidMarker            Code = "InvalidMarkerException"
 	InvalidSignatureKMS      Code = "KMSInvalidSignatureException"

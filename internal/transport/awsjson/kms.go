@@ -49,5 +49,10 @@ func KMS(s *kms.Service) *Service {
 		Op("DeriveSharedSecret", kms.ActDeriveSharedSecret, s.DeriveSharedSecret),
 		Op("GenerateDataKeyPair", kms.ActGenerateDataKeyPair, s.GenerateDataKeyPair),
 		Op("GenerateDataKeyPairWithoutPlaintext", kms.ActGenerateDataKeyPairWithoutPlaintext, s.GenerateDataKeyPairWithoutPlaintext),
+		Op("CreateGrant", kms.ActCreateGrant, s.CreateGrant),
+		Op("ListGrants", kms.ActListGrants, s.ListGrants),
+		Op("ListRetirableGrants", kms.ActListRetirableGrants, s.ListRetirableGrants),
+		Op("RetireGrant", kms.ActRetireGrant, s.RetireGrant),
+		Op("RevokeGrant", kms.ActRevokeGrant, s.RevokeGrant),
 	)
 }
