@@ -467,7 +467,7 @@ func TestRetireGrant(t *testing.T) {
 		}{
 			{userByARN(aliceARN), plain, svcerr.AccessDenied},     // grantee without RetireGrant
 			{userByARN(otherUserARN), plain, svcerr.AccessDenied}, // stranger in another account
-			{grantRoleSession("s1"), plain, svcerr.AccessDenied},       // unrelated role
+			{grantRoleSession("s1"), plain, svcerr.AccessDenied},  // unrelated role
 			{userByARN(aliceARN), retirable, ""},                  // grantee with RetireGrant
 			{userByARN(bobARN), plain, ""},                        // retiring principal
 			{root("us-east-1"), mk("Decrypt"), ""},                // the key's account, through its policy
