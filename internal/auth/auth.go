@@ -57,6 +57,20 @@ type Principal struct {
 	Temporary bool
 }
 
+// PolicyType is the principal's type as the aws:PrincipalType condition key
+// spells it ("Account" for root, "User", "AssumedRole", "FederatedUser").
+func (p *Principal) PolicyType() string {
+	switch p.Type {
+	case Root:
+		return "Account"
+	case AssumedRole:
+		return "AssumedRole"
+	case FederatedUser:
+		return "FederatedUser"
+	}
+	return "User"
+}
+
 // Caller is one authenticated request: who, from where, into which region.
 type Caller struct {
 	Principal

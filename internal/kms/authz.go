@@ -124,16 +124,7 @@ func (s *Service) decide(ctx context.Context, c *auth.Caller, action string, k *
 
 // policyPrincipal is the caller as policies match it.
 func policyPrincipal(c *auth.Caller) policy.Principal {
-	t := policy.TypeUser
-	switch c.Type {
-	case auth.Root:
-		t = policy.TypeAccount
-	case auth.AssumedRole:
-		t = policy.TypeAssumedRole
-	case auth.FederatedUser:
-		t = policy.TypeFederatedUser
-	}
-	return policy.Principal{Type: t, Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
+	return policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
 }
 
 // fillContext sets the condition keys AWS KMS documents for the request.

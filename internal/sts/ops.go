@@ -529,16 +529,7 @@ func checkTags(tags []Tag) (map[string]string, error) {
 
 // policyPrincipal is the caller as policies match it.
 func policyPrincipal(c *auth.Caller) policy.Principal {
-	t := policy.TypeUser
-	switch c.Type {
-	case auth.Root:
-		t = policy.TypeAccount
-	case auth.AssumedRole:
-		t = policy.TypeAssumedRole
-	case auth.FederatedUser:
-		t = policy.TypeFederatedUser
-	}
-	return policy.Principal{Type: t, Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
+	return policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
 }
 
 // setCaller sets the global condition keys of an authenticated request.
