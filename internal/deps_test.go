@@ -23,6 +23,7 @@ var allowed = map[string]struct {
 	"internal/config":    {nil, "config is plain data handed to the server"},
 	"internal/kmscrypto": {nil, "crypto is pure: keys in, bytes out"},
 	"internal/policy":    {[]string{"internal/arn"}, "policy evaluation is pure: documents and request facts in, decisions out"},
+	"internal/oidc":      {nil, "token verification knows only the standard library and go-jose; STS maps its errors"},
 	"internal/storage":   {nil, "the storage contract sees only sealed bytes"},
 
 	"internal/storage/memory":      {[]string{"internal/storage"}, "a backend knows only the contract"},
@@ -80,4 +81,32 @@ func permitted(list []string, dep string) bool {
 		}
 	}
 	return false
+}
+
+// thirdParty limits the non-standard-library imports of packages whose
+// trustworthiness rests on a small dependency surface.
+var thirdParty = map[string][]string{
+	"internal/oidc": {"github.com/go-jose/go-jose/v4"},
+}
+
+func TestThirdPartyImports(t *testing.T) {
+	for pkg, allowedPrefixes := range thirdParty {
+		out, err := exec.Command("go", "list", "-f", `{{range .Imports}}{{.}} {{end}}`, mod+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, imp := range strings.Fields(string(out)) {
+			first, _, _ := strings.Cut(imp, "/")
+			if !strings.Contains(first, ".") || strings.HasPrefix(imp, mod) {
+				continue // standard library, or checked by TestImportDirection
+			}
+			ok := false
+			for _, p := range allowedPrefixes {
+				ok = ok || imp == p || strings.HasPrefix(imp, p+"/")
+			}
+			if !ok {
+				t.Errorf("%s imports %s; it may only use the standard library and %v", pkg, imp, allowedPrefixes)
+			}
+		}
+	}
 }

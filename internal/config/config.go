@@ -50,6 +50,28 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `yaml:"log_format"`
+	// OIDCProviders are the identity providers whose tokens STS
+	// AssumeRoleWithWebIdentity accepts. YAML only: a list of records has
+	// no natural flag or environment form.
+	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
+}
+
+// OIDCProvider is one trusted OIDC issuer (AWS: an IAM OIDC identity
+// provider). It mirrors internal/oidc.Issuer field for field; Validate checks
+// the shape here, and oidc.New checks the rest (algorithm names, URL details,
+// the key-set file) when the server starts.
+type OIDCProvider struct {
+	// URL is the issuer, exactly as the tokens' iss claim has it (https://).
+	URL string `yaml:"url"`
+	// Audiences are the accepted client IDs (aud, or azp when present).
+	Audiences []string `yaml:"audiences"`
+	// JWKSFile is a local JSON Web Key Set; exclusive with JWKSURL.
+	JWKSFile string `yaml:"jwks_file"`
+	// JWKSURL is where the key set is fetched from; exclusive with JWKSFile.
+	JWKSURL string `yaml:"jwks_url"`
+	// Algorithms narrows the accepted JWS algorithms; empty means every
+	// asymmetric one (RS*, PS*, ES*, EdDSA).
+	Algorithms []string `yaml:"algorithms"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -236,5 +258,28 @@ func (c Config) Validate() error {
 	if c.Dev && c.Seal != "" && c.Seal != "dev" {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))
 	}
+	errs = append(errs, validateOIDC(c.OIDCProviders)...)
 	return errors.Join(errs...)
+}
+
+func validateOIDC(providers []OIDCProvider) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, p := range providers {
+		name := fmt.Sprintf("oidc_providers[%d] (%q)", i, p.URL)
+		if !strings.HasPrefix(p.URL, "https://") || len(p.URL) == len("https://") {
+			errs = append(errs, fmt.Errorf("%s: url must begin with https://", name))
+		}
+		if seen[p.URL] {
+			errs = append(errs, fmt.Errorf("%s: url is listed twice", name))
+		}
+		seen[p.URL] = true
+		if len(p.Audiences) == 0 {
+			errs = append(errs, fmt.Errorf("%s: audiences must list at least one client ID", name))
+		}
+		if (p.JWKSFile == "") == (p.JWKSURL == "") {
+			errs = append(errs, fmt.Errorf("%s: set exactly one of jwks_file and jwks_url", name))
+		}
+	}
+	return errs
 }

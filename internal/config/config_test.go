@@ -104,3 +104,47 @@ func TestEmptyFile(t *testing.T) {
 		t.Errorf("empty config file: %v", err)
 	}
 }
+
+func TestOIDCProviders(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, `oidc_providers:
+  - url: https://token.actions.githubusercontent.com
+    audiences: [sts.amazonaws.com]
+    jwks_url: https://token.actions.githubusercontent.com/.well-known/jwks
+  - url: https://kubernetes.default.svc
+    audiences: [sts.amazonaws.com, arca]
+    jwks_file: /etc/arca/k8s-jwks.json
+    algorithms: [RS256]
+`)
+	c, err := load(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []OIDCProvider{
+		{URL: "https://token.actions.githubusercontent.com", Audiences: []string{"sts.amazonaws.com"},
+			JWKSURL: "https://token.actions.githubusercontent.com/.well-known/jwks"},
+		{URL: "https://kubernetes.default.svc", Audiences: []string{"sts.amazonaws.com", "arca"},
+			JWKSFile: "/etc/arca/k8s-jwks.json", Algorithms: []string{"RS256"}},
+	}
+	if !reflect.DeepEqual(c.OIDCProviders, want) {
+		t.Errorf("providers = %+v, want %+v", c.OIDCProviders, want)
+	}
+
+	tests := []struct{ name, yaml, want string }{
+		{"http url", "oidc_providers: [{url: 'http://idp', audiences: [a], jwks_file: f}]", "must begin with https://"},
+		{"no audiences", "oidc_providers: [{url: 'https://idp', jwks_file: f}]", "at least one client ID"},
+		{"no key set", "oidc_providers: [{url: 'https://idp', audiences: [a]}]", "exactly one of jwks_file and jwks_url"},
+		{"two key sets", "oidc_providers: [{url: 'https://idp', audiences: [a], jwks_file: f, jwks_url: 'https://idp/k'}]", "exactly one of"},
+		{"duplicate", "oidc_providers: [{url: 'https://idp', audiences: [a], jwks_file: f}, {url: 'https://idp', audiences: [a], jwks_file: f}]", "listed twice"},
+		{"unknown key", "oidc_providers: [{url: 'https://idp', audience: [a], jwks_file: f}]", "audience"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, []string{"--config", writeFile(t, tc.yaml)}, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
