@@ -198,7 +198,7 @@ func (s *Store) CreateAccessKey(ctx context.Context, account, userName string, n
 			return err
 		}
 		ak = &AccessKey{ID: id, Secret: secret, Account: account, Type: auth.IAMUser, ARN: u.ARN,
-			UserID: u.ID, UserName: u.Name, Active: true, Created: now.UTC().Truncate(time.Second)}
+			UserID: u.ID, UserName: u.Name, Active: true, Created: now.UTC()}
 		if err := putJSON(ctx, tx, akPath(id), ak); err != nil {
 			return err
 		}

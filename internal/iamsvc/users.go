@@ -3,6 +3,7 @@ package iamsvc
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/iam"
@@ -171,12 +172,13 @@ func (s *Service) CreateAccessKey(ctx context.Context, c *auth.Caller, in *Creat
 	if _, err := s.loadUser(ctx, c, ActCreateAccessKey, name); err != nil {
 		return nil, err
 	}
-	ak, err := s.ids.CreateAccessKey(ctx, c.Account, name, s.nowSec())
+	// Stored to the nanosecond so that listings keep creation order.
+	ak, err := s.ids.CreateAccessKey(ctx, c.Account, name, s.now())
 	if err != nil {
 		return nil, s.storeErr(err, ref{user: name})
 	}
 	return &CreateAccessKeyOutput{AccessKey: AccessKey{UserName: ak.UserName, AccessKeyID: ak.ID,
-		Status: statusOf(ak.Active), SecretAccessKey: string(ak.Secret), CreateDate: ak.Created}}, nil
+		Status: statusOf(ak.Active), SecretAccessKey: string(ak.Secret), CreateDate: ak.Created.Truncate(time.Second)}}, nil
 }
 
 // ListAccessKeys lists a user's access keys (the caller's when UserName is
@@ -194,7 +196,7 @@ func (s *Service) ListAccessKeys(ctx context.Context, c *auth.Caller, in *ListAc
 			return nil, s.internal(err)
 		}
 		return &ListAccessKeysOutput{AccessKeyMetadata: Members[AccessKeyMetadata]{
-			{AccessKeyID: ak.ID, Status: statusOf(ak.Active), CreateDate: ak.Created}}}, nil
+			{AccessKeyID: ak.ID, Status: statusOf(ak.Active), CreateDate: ak.Created.Truncate(time.Second)}}}, nil
 	}
 	name, err := targetUser(c, in.UserName)
 	if err != nil {
@@ -210,7 +212,7 @@ func (s *Service) ListAccessKeys(ctx context.Context, c *auth.Caller, in *ListAc
 	out := &ListAccessKeysOutput{AccessKeyMetadata: make(Members[AccessKeyMetadata], len(aks))}
 	for i, ak := range aks {
 		out.AccessKeyMetadata[i] = AccessKeyMetadata{UserName: ak.UserName, AccessKeyID: ak.ID,
-			Status: statusOf(ak.Active), CreateDate: ak.Created}
+			Status: statusOf(ak.Active), CreateDate: ak.Created.Truncate(time.Second)}
 	}
 	return out, nil
 }
