@@ -178,7 +178,7 @@ func TestIAMUsersKeysAndPolicies(t *testing.T) {
 		t.Errorf("AccessDenied message\n got %q\nwant %q", msg, want)
 	}
 	_, err = root.PutUserPolicy(bg(), &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("create"),
-		PolicyDocument: policyDoc(`{"Effect":"Allow","Action":["iam:CreateUser","iam:GetUser"],"Resource":"arn:aws:iam::`+defaultAccount+`:user/*"}`)})
+		PolicyDocument: policyDoc(`{"Effect":"Allow","Action":["iam:CreateUser","iam:GetUser"],"Resource":"arn:aws:iam::` + defaultAccount + `:user/*"}`)})
 	mustOK(t, err, "PutUserPolicy create")
 	_, err = alice.CreateUser(bg(), &iam.CreateUserInput{UserName: aws.String("carol")})
 	mustOK(t, err, "alice CreateUser carol with a policy")
@@ -190,7 +190,7 @@ func TestIAMUsersKeysAndPolicies(t *testing.T) {
 	_, err = alice.ListUsers(bg(), &iam.ListUsersInput{})
 	wantQueryErr(t, err, "AccessDenied", 403, "alice ListUsers (not allowed)")
 	_, err = root.PutUserPolicy(bg(), &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("deny-dave"),
-		PolicyDocument: policyDoc(`{"Effect":"Deny","Action":"iam:CreateUser","Resource":"arn:aws:iam::`+defaultAccount+`:user/dave"}`)})
+		PolicyDocument: policyDoc(`{"Effect":"Deny","Action":"iam:CreateUser","Resource":"arn:aws:iam::` + defaultAccount + `:user/dave"}`)})
 	mustOK(t, err, "PutUserPolicy deny-dave")
 	_, err = alice.CreateUser(bg(), &iam.CreateUserInput{UserName: aws.String("dave")})
 	wantQueryErr(t, err, "AccessDenied", 403, "alice CreateUser dave (explicit deny)")
