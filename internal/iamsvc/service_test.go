@@ -114,7 +114,10 @@ func TestValidationAndStoreErrors(t *testing.T) {
 			_, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: strings.Repeat("a", 64)})
 			return err
 		}, "", ""},
-		{"CreateUser bad path", func() error { _, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: "p", Path: "/a"}); return err },
+		{"CreateUser bad path", func() error {
+			_, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: "p", Path: "/a"})
+			return err
+		},
 			svcerr.Validation, "at 'path'"},
 		{"CreateUser exists", func() error { _, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: "ALICE"}); return err },
 			svcerr.AlreadyExists, "User with name ALICE already exists."},
@@ -122,7 +125,10 @@ func TestValidationAndStoreErrors(t *testing.T) {
 			_, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: "b", PermissionsBoundary: "arn:aws:iam::aws:policy/x"})
 			return err
 		}, svcerr.InvalidInput, "PermissionsBoundary"},
-		{"CreateUser 51 tags", func() error { _, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: "t", Tags: tags(51)}); return err },
+		{"CreateUser 51 tags", func() error {
+			_, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: "t", Tags: tags(51)})
+			return err
+		},
 			svcerr.Validation, "at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50"},
 		{"CreateUser bad tag key", func() error {
 			_, err := f.s.CreateUser(ctx, r, &CreateUserInput{UserName: "t", Tags: []Tag{{Key: "a*b"}}})
