@@ -113,3 +113,11 @@ func TestLowerFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeSkipsUnexportedFields(t *testing.T) {
+	t.Parallel()
+	var in input
+	if err := Decode(url.Values{"hidden": {"x"}}, &in); err != nil || in.hidden != "" {
+		t.Errorf("Decode set an unexported field: %q %v", in.hidden, err)
+	}
+}
