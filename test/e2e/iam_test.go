@@ -10,12 +10,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -725,5 +729,85 @@ func TestIAMBadInput(t *testing.T) {
 	if err := xml.Unmarshal(r.body, &env); err != nil || env.XMLName.Local != "GetCallerIdentityResponse" ||
 		env.XMLName.Space != "https://sts.amazonaws.com/doc/2011-06-15/" || env.RequestID == "" || env.Result.Arn == "" {
 		t.Errorf("GetCallerIdentity envelope: %v %s", err, r.body)
+	}
+}
+
+// TestArcaIAMCLI drives `arca iam` (the binary under test) against a server.
+func TestArcaIAMCLI(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, serverOpts{})
+	dir := t.TempDir()
+	run := func(wantOK bool, args ...string) map[string]any {
+		t.Helper()
+		cmd := exec.Command(arcaBin, append([]string{"iam"}, args...)...)
+		cmd.Env = cleanEnv("ARCA_ADDR="+srv.endpoint, "AWS_ACCESS_KEY_ID="+rootAKID, "AWS_SECRET_ACCESS_KEY="+rootSecret)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if (err == nil) != wantOK {
+			t.Fatalf("arca iam %v: %v\nstdout: %s\nstderr: %s", args, err, stdout.String(), stderr.String())
+		}
+		if !wantOK {
+			return map[string]any{"stderr": stderr.String()}
+		}
+		var out map[string]any
+		if stdout.Len() > 0 {
+			if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+				t.Fatalf("arca iam %v: output is not JSON: %v\n%s", args, err, stdout.String())
+			}
+		}
+		return out
+	}
+	get := func(m map[string]any, path ...string) string {
+		var v any = m
+		for _, p := range path {
+			mm, _ := v.(map[string]any)
+			v = mm[p]
+		}
+		s, _ := v.(string)
+		return s
+	}
+
+	out := run(true, "create-user", "--user-name", "cli", "--path", "/ops/", "--tag", "team=ops")
+	if get(out, "User", "Arn") != "arn:aws:iam::"+defaultAccount+":user/ops/cli" {
+		t.Errorf("create-user = %v", out)
+	}
+	out = run(true, "list-users")
+	if users, _ := out["Users"].([]any); len(users) != 1 {
+		t.Errorf("list-users = %v", out)
+	}
+	out = run(true, "create-access-key", "--user-name", "cli")
+	akid := get(out, "AccessKey", "AccessKeyId")
+	if !reAKID.MatchString(akid) || len(get(out, "AccessKey", "SecretAccessKey")) != 40 {
+		t.Errorf("create-access-key = %v", out)
+	}
+	doc := filepath.Join(dir, "p.json")
+	if err := os.WriteFile(doc, []byte(*policyDoc(`{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(true, "put-user-policy", "--user-name", "cli", "--policy-name", "get", "--policy-document", "file://"+doc)
+	out = run(true, "create-role", "--role-name", "cli-role", "--max-session-duration", "7200", "--assume-role-policy-document",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"`+defaultAccount+`"},"Action":"sts:AssumeRole"}]}`)
+	if !reRoleID.MatchString(get(out, "Role", "RoleId")) {
+		t.Errorf("create-role = %v", out)
+	}
+	run(true, "put-role-policy", "--role-name", "cli-role", "--policy-name", "get", "--policy-document", "file://"+doc)
+	out = run(true, "create-account", "--account-id", "222233334444")
+	if get(out, "Account", "AccountId") != "222233334444" || !reAKID.MatchString(get(out, "AccessKey", "AccessKeyId")) {
+		t.Errorf("create-account = %v", out)
+	}
+	out = run(true, "list-accounts")
+	if accts, _ := out["Accounts"].([]any); len(accts) != 2 {
+		t.Errorf("list-accounts = %v", out)
+	}
+	run(true, "delete-account", "--account-id", "222233334444")
+	out = run(false, "delete-user", "--user-name", "cli")
+	if !strings.Contains(get(out, "stderr"), "DeleteConflict") {
+		t.Errorf("delete-user with a key: %v", out)
+	}
+	run(true, "delete-access-key", "--user-name", "cli", "--access-key-id", akid)
+	out = run(false, "create-user")
+	if !strings.Contains(get(out, "stderr"), "--user-name is required") {
+		t.Errorf("create-user without a name: %v", out)
 	}
 }
