@@ -2,7 +2,7 @@ module github.com/arca-kms/arca
 
 go 1.26
 
-// aws-sdk-go-v2 is pinned to core v1.47.7 (service/kms v1.62.4, config v1.33.15,
+// aws-sdk-go-v2 is pinned to core v1.47.7 (service/kms v1.62.4, service/iam v1.64.8, service/sts v1.51.8, config v1.33.15,
 // credentials v1.20.15): the module proxy here refuses core v1.47.8, which the
 // newest service releases require. Upgrade together once the proxy serves it.
 
