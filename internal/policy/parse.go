@@ -55,6 +55,11 @@ const (
 	MaxInlineRolePolicyChars = 10240 // all inline policies of one role, together
 	MaxTrustPolicyChars      = 2048  // a role trust policy (default quota)
 	MaxSessionPolicyChars    = 2048  // an inline session policy
+
+	// MaxPolicyDocumentChars is the length limit of the IAM API's policy
+	// document parameters (PolicyDocument, AssumeRolePolicyDocument), checked
+	// as a validation error before any quota.
+	MaxPolicyDocumentChars = 131072
 )
 
 // IAMSize is the size IAM charges a policy document against its quotas: its

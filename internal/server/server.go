@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -24,12 +25,14 @@ import (
 	"github.com/arca-kms/arca/internal/barrier/seal/dev"
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/iam"
+	"github.com/arca-kms/arca/internal/iamsvc"
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
+	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
 
 // Version is Arca's version, set at build time with -ldflags.
@@ -108,7 +111,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	clk := &clock{}
 	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions})
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
 	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
 	holder, err := nodeID()
 	if err != nil {
@@ -126,10 +129,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		},
 	})
 
-	var handler http.Handler = api
+	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
+	query := awsquery.New(awsquery.Config{
+		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
+		Verifier:   verifier,
+		Principals: ids,
+		Regions:    cfg.Regions,
+		Logger:     log,
+	})
+
+	var handler http.Handler = byProtocol{json: api, query: query}
 	if cfg.Dev {
 		mux := http.NewServeMux()
-		mux.Handle("/", api)
+		mux.Handle("/", handler)
 		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
 		handler = mux
 	}
@@ -209,6 +221,20 @@ func (n *newConns) closeAll() {
 	for c := range n.conns {
 		c.Close()
 	}
+}
+
+// byProtocol sends AWS Query requests (IAM, STS: a form-encoded POST with no
+// X-Amz-Target) to query and everything else, /healthz included, to json.
+type byProtocol struct{ json, query http.Handler }
+
+func (b byProtocol) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/x-www-form-urlencoded" {
+			b.query.ServeHTTP(w, r)
+			return
+		}
+	}
+	b.json.ServeHTTP(w, r)
 }
 
 // principals is what the dev clock needs to know who calls.

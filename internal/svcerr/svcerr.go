@@ -66,6 +66,10 @@ const (
 	ConflictException        Code = "ConflictException"
 	CloudHsmClusterInvalid   Code = "CloudHsmClusterInvalidConfigurationException"
 	KMSInvalidStateException Code = InvalidState
+
+	// IAM's own codes, for conditions the shared codes above do not name.
+	DeleteConflict Code = "DeleteConflict"
+	InvalidInput   Code = "InvalidInput"
 )
 
 // Error is a service error. Msg is safe to send to the client; Err is an

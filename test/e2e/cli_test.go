@@ -1,4 +1,5 @@
-// This file drives Arca with the aws CLI through test/cli/kms.sh, using only
+// This file drives Arca with the aws CLI through test/cli/kms.sh and
+// test/cli/iam.sh, using only
 // the credentials and config files dev mode writes to the data dir. Every
 // distinct aws CLI found (the one on PATH, and Debian's /usr/bin/aws) runs
 // the script, so both CLI v1 and v2 are covered where installed.
@@ -14,6 +15,18 @@ import (
 
 func TestAWSCLI(t *testing.T) {
 	t.Parallel()
+	runAWSCLIScript(t, "kms.sh")
+}
+
+// TestAWSCLIIAM runs test/cli/iam.sh: the aws iam and aws sts commands.
+func TestAWSCLIIAM(t *testing.T) {
+	t.Parallel()
+	runAWSCLIScript(t, "iam.sh")
+}
+
+// runAWSCLIScript runs test/cli/NAME with every distinct aws CLI, each
+// against a server of its own.
+func runAWSCLIScript(t *testing.T, name string) {
 	bash := requireTool(t, "bash", "bash")
 	requireTool(t, "base64", "coreutils")
 	requireTool(t, "cmp", "diffutils")
@@ -23,14 +36,14 @@ func TestAWSCLI(t *testing.T) {
 			clis = append(clis, "/usr/bin/aws")
 		}
 	}
-	script, err := filepath.Abs(filepath.Join("..", "cli", "kms.sh"))
+	script, err := filepath.Abs(filepath.Join("..", "cli", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, cli := range clis {
 		t.Run(versionOf(cli), func(t *testing.T) {
 			t.Parallel()
-			// A server of its own: the script creates alias/cli.
+			// A server of its own: the scripts create named resources.
 			srv := startServer(t, serverOpts{})
 			// A directory holding only this aws, first on PATH.
 			bin := t.TempDir()
@@ -46,9 +59,9 @@ func TestAWSCLI(t *testing.T) {
 				"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 			)
 			out, err := cmd.CombinedOutput()
-			t.Logf("test/cli/kms.sh with %s:\n%s", cli, out)
+			t.Logf("test/cli/%s with %s:\n%s", name, cli, out)
 			if err != nil {
-				t.Errorf("test/cli/kms.sh: %v", err)
+				t.Errorf("test/cli/%s: %v", name, err)
 			}
 		})
 	}
