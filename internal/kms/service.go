@@ -37,7 +37,7 @@ type Config struct {
 	// ReplicateKey and UpdatePrimaryRegion may name.
 	Regions []string
 	// Identities supplies callers' identity-based policies; nil means
-	// there are none (only account roots can call, as before IAM).
+	// there are none (then only account roots are allowed anything).
 	Identities Identities
 }
 
