@@ -12,27 +12,23 @@ package awsjson
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/arca-kms/arca/internal/auth"
-	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/svcerr"
+	"github.com/arca-kms/arca/internal/transport/httpreq"
 )
 
 // MaxBodyBytes is the largest request body accepted. Larger bodies are
 // refused from Content-Length before any of them is read.
-const MaxBodyBytes = 1 << 20
+const MaxBodyBytes = httpreq.MaxBodyBytes
 
 // Handler runs one decoded operation.
 type Handler func(ctx context.Context, c *auth.Caller, body []byte) (any, error)
@@ -82,15 +78,10 @@ func NewService(prefix, signingName string, ops ...Operation) *Service {
 }
 
 // Verifier checks SigV4 signatures; *sigv4.Verifier implements it.
-type Verifier interface {
-	Verify(r *http.Request, body []byte) (*sigv4.Result, error)
-}
+type Verifier = httpreq.Verifier
 
-// Principals maps a verified access key (and session token, for temporary
-// credentials) to its principal.
-type Principals interface {
-	Principal(ctx context.Context, accessKeyID, sessionToken string) (auth.Principal, error)
-}
+// Principals maps a verified access key (and session token) to its principal.
+type Principals = httpreq.Principals
 
 // Config is what the handler needs.
 type Config struct {
@@ -147,7 +138,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveHealth(w)
 		return
 	}
-	reqID := newRequestID()
+	reqID := httpreq.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	out, err := s.serve(r, reqID)
 	if err != nil {
@@ -216,30 +207,22 @@ func (s *Server) serve(r *http.Request, reqID string) (any, error) {
 		return nil, svcerr.New(svcerr.UnknownOperation, "")
 	}
 	c := &auth.Caller{
-		Principal: p, Region: res.Region, SourceIP: sourceIP(r), UserAgent: r.UserAgent(),
+		Principal: p, Region: res.Region, SourceIP: httpreq.SourceIP(r), UserAgent: r.UserAgent(),
 		RequestID: reqID, SecureTransport: r.TLS != nil,
 	}
 	return op.Handle(r.Context(), c, body)
 }
 
-// readBody reads the whole body, refusing anything over MaxBodyBytes: by
-// Content-Length before reading, and by counting when the length is unknown.
+// readBody reads the body under httpreq's limit, with this protocol's errors.
 func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > MaxBodyBytes {
+	b, err := httpreq.ReadBody(r)
+	switch {
+	case errors.Is(err, httpreq.ErrTooLarge):
 		return nil, tooLarge()
-	}
-	n := r.ContentLength
-	if n < 0 {
-		n = 512
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	if _, err := io.Copy(buf, io.LimitReader(r.Body, MaxBodyBytes+1)); err != nil {
+	case err != nil:
 		return nil, &httpError{status: http.StatusBadRequest, code: svcerr.Serialization, msg: "Could not read the request body."}
 	}
-	if buf.Len() > MaxBodyBytes {
-		return nil, tooLarge()
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 func tooLarge() error {
@@ -325,31 +308,4 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
-}
-
-func sourceIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// newRequestID returns a random UUID-shaped request ID.
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
 }

@@ -21,29 +21,26 @@ package awsquery
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
 
 	"github.com/arca-kms/arca/internal/auth"
-	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/svcerr"
+	"github.com/arca-kms/arca/internal/transport/httpreq"
 )
 
 // MaxBodyBytes is the largest request body accepted. Larger bodies are
 // refused from Content-Length before any of them is read. An IAM policy
 // document may hold 131,072 characters, which URL-encode to at most three
 // times as many bytes.
-const MaxBodyBytes = 1 << 20
+const MaxBodyBytes = httpreq.MaxBodyBytes
 
 // GlobalRegion is the region the SDKs sign IAM requests with, whatever the
 // client's own region, and STS's global endpoint's region. It is always
@@ -107,15 +104,10 @@ func NewService(signingName, version, namespace string, ops ...Operation) *Servi
 }
 
 // Verifier checks SigV4 signatures; *sigv4.Verifier implements it.
-type Verifier interface {
-	Verify(r *http.Request, body []byte) (*sigv4.Result, error)
-}
+type Verifier = httpreq.Verifier
 
-// Principals maps a verified access key (and session token, for temporary
-// credentials) to its principal.
-type Principals interface {
-	Principal(ctx context.Context, accessKeyID, sessionToken string) (auth.Principal, error)
-}
+// Principals maps a verified access key (and session token) to its principal.
+type Principals = httpreq.Principals
 
 // Config is what the handler needs.
 type Config struct {
@@ -160,7 +152,7 @@ var _ http.Handler = (*Server)(nil)
 
 // ServeHTTP handles one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := newRequestID()
+	reqID := httpreq.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	svc, action, out, err := s.serve(r, reqID)
 	if svc == nil {
@@ -224,7 +216,7 @@ func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action stri
 		return svc, "", nil, svcerr.New(svcerr.InvalidAction, "Could not find operation %s for version %s", clip(action), clip(v))
 	}
 	c := &auth.Caller{
-		Principal: p, Region: res.Region, SourceIP: sourceIP(r), UserAgent: r.UserAgent(),
+		Principal: p, Region: res.Region, SourceIP: httpreq.SourceIP(r), UserAgent: r.UserAgent(),
 		RequestID: reqID, SecureTransport: r.TLS != nil,
 	}
 	out, err = op.Handle(r.Context(), c, form)
@@ -257,24 +249,16 @@ func encodeResponse(w io.Writer, namespace, action, reqID string, out any) error
 	return enc.Flush()
 }
 
-// readBody reads the whole body, refusing anything over MaxBodyBytes: by
-// Content-Length before reading, and by counting when the length is unknown.
+// readBody reads the body under httpreq's limit, with this protocol's errors.
 func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > MaxBodyBytes {
+	b, err := httpreq.ReadBody(r)
+	switch {
+	case errors.Is(err, httpreq.ErrTooLarge):
 		return nil, tooLarge()
-	}
-	n := r.ContentLength
-	if n < 0 {
-		n = 512
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	if _, err := io.Copy(buf, io.LimitReader(r.Body, MaxBodyBytes+1)); err != nil {
+	case err != nil:
 		return nil, svcerr.New(svcerr.InvalidQueryParameter, "Could not read the request body.")
 	}
-	if buf.Len() > MaxBodyBytes {
-		return nil, tooLarge()
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 func tooLarge() error {
@@ -391,22 +375,4 @@ func (s *Server) writeError(w http.ResponseWriter, svc *Service, action, reqID s
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
-}
-
-func sourceIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// newRequestID returns a random UUID-shaped request ID.
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
