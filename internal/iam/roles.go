@@ -26,21 +26,7 @@ type Role struct {
 // has a role of that name in any case, ErrNoSuchAccount when the account
 // does not exist.
 func (s *Store) CreateRole(ctx context.Context, r *Role) error {
-	return s.b.Update(ctx, func(tx storage.Tx) error {
-		if ok, err := exists(ctx, tx, accountPath(r.Account)); err != nil || !ok {
-			if err == nil {
-				err = ErrNoSuchAccount
-			}
-			return err
-		}
-		if ok, err := exists(ctx, tx, rolePath(r.Account, r.Name)); err != nil || ok {
-			if err == nil {
-				err = ErrExists
-			}
-			return err
-		}
-		return putJSON(ctx, tx, rolePath(r.Account, r.Name), r)
-	})
+	return s.createEntity(ctx, r.Account, rolePath(r.Account, r.Name), r)
 }
 
 // GetRole returns the role named name (in any case), or ErrNoSuchRole.

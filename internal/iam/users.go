@@ -72,20 +72,28 @@ func listRecords[T any](ctx context.Context, r storage.Reader, prefix, marker st
 // has a user of that name in any case; ErrNoSuchAccount when the account
 // does not exist.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	return s.createEntity(ctx, u.Account, userPath(u.Account, u.Name), u)
+}
+
+// createEntity stores v at path, a new user or role of account:
+// ErrNoSuchAccount when the account does not exist, ErrExists when path
+// (whose name part is lower-cased, so names are unique in any case) is
+// taken.
+func (s *Store) createEntity(ctx context.Context, account, path string, v any) error {
 	return s.b.Update(ctx, func(tx storage.Tx) error {
-		if ok, err := exists(ctx, tx, accountPath(u.Account)); err != nil || !ok {
+		if ok, err := exists(ctx, tx, accountPath(account)); err != nil || !ok {
 			if err == nil {
 				err = ErrNoSuchAccount
 			}
 			return err
 		}
-		if ok, err := exists(ctx, tx, userPath(u.Account, u.Name)); err != nil || ok {
+		if ok, err := exists(ctx, tx, path); err != nil || ok {
 			if err == nil {
 				err = ErrExists
 			}
 			return err
 		}
-		return putJSON(ctx, tx, userPath(u.Account, u.Name), u)
+		return putJSON(ctx, tx, path, v)
 	})
 }
 
