@@ -253,7 +253,7 @@ func (b *Backend) wrap(err error) error {
 	if errors.As(err, &pe) {
 		switch {
 		case retryable(err),
-			pe.Code[:2] == "08", // connection exception
+			pe.Code[:2] == "08",                                        // connection exception
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash, starting up
 			pe.Code == "53300", // too many connections
 			pe.Code == "25006": // read-only transaction (a standby)
