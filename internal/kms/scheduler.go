@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/keystore"
@@ -117,12 +118,20 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 }
 
 // Lease elects the one node whose scheduler acts. Acquire takes or renews
-// the named lease for holder until now+ttl, and reports whether holder has it.
+// the named lease for holder until now+ttl, and reports whether holder has
+// it and at which epoch (the fencing token). Fence returns a context under
+// which the store's write transactions first check, inside the
+// transaction, that holder still holds the lease at that epoch, so a node
+// that was paused past its lease and wakes after a takeover writes
+// nothing.
 type Lease interface {
-	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (epoch uint64, held bool, err error)
+	Fence(ctx context.Context, name, holder string, epoch uint64) context.Context
 }
 
 // Scheduler runs Sweep every interval while it holds the scheduler lease.
+// The lease lasts three intervals and is renewed at every sweep, so when
+// the holder dies another node takes over within three to four intervals.
 type Scheduler struct {
 	Service  *Service
 	Lease    Lease
@@ -131,6 +140,8 @@ type Scheduler struct {
 	Logger   *slog.Logger
 	// Kick, when non-nil, triggers an immediate sweep (the dev clock uses it).
 	Kick <-chan struct{}
+
+	epoch atomic.Uint64 // the last epoch held, for logging changes
 }
 
 // Run sweeps until ctx ends: once at start (catching up after downtime),
@@ -153,15 +164,22 @@ func (sc *Scheduler) Run(ctx context.Context) {
 func (sc *Scheduler) SweepNow(ctx context.Context) { sc.once(ctx) }
 
 func (sc *Scheduler) once(ctx context.Context) {
-	held, err := sc.Lease.Acquire(ctx, "scheduler", sc.Holder, sc.Service.now(), 3*sc.Interval)
+	epoch, held, err := sc.Lease.Acquire(ctx, "scheduler", sc.Holder, sc.Service.now(), 3*sc.Interval)
 	if err != nil {
 		sc.Logger.Warn("scheduler lease", "err", err)
 		return
 	}
 	if !held {
+		if old := sc.epoch.Swap(0); old != 0 {
+			sc.Logger.Info("scheduler lease lost", "holder", sc.Holder, "epoch", old)
+		}
 		return
 	}
-	rep, err := sc.Service.Sweep(ctx)
+	if old := sc.epoch.Swap(epoch); old != epoch {
+		// test/e2e reads this line to learn which node leads.
+		sc.Logger.Info("scheduler lease acquired", "holder", sc.Holder, "epoch", epoch)
+	}
+	rep, err := sc.Service.Sweep(sc.Lease.Fence(ctx, "scheduler", sc.Holder, epoch))
 	if err != nil && ctx.Err() == nil {
 		sc.Logger.Error("scheduler sweep failed", "err", err)
 	}

@@ -30,7 +30,6 @@ import (
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/sigv4"
-	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
@@ -70,7 +69,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	backend, err := bolt.Open(filepath.Join(cfg.DataDir, "arca.db"), bolt.Options{})
+	holder, err := nodeID()
+	if err != nil {
+		return err
+	}
+	backend, err := openStorage(ctx, cfg, holder, log)
 	if err != nil {
 		return err
 	}
@@ -93,12 +96,21 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	if !initialized {
-		if err := b.Initialize(ctx, seal); err != nil {
+		err := b.Initialize(ctx, seal)
+		switch {
+		case errors.Is(err, barrier.ErrAlreadyInitialized):
+			// Another node sharing the database initialized it first.
+			initialized = true
+		case err != nil:
 			return fmt.Errorf("initialize barrier: %w", err)
+		default:
+			log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
 		}
-		log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
-	} else if err := b.Unseal(ctx, seal); err != nil {
-		return fmt.Errorf("unseal with the dev seal key: %w", err)
+	}
+	if initialized {
+		if err := b.Unseal(ctx, seal); err != nil {
+			return fmt.Errorf("unseal with the dev seal key: %w", err)
+		}
 	}
 	defer b.Seal()
 
@@ -110,13 +122,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	clk := &clock{}
-	ks := keystore.New(b)
+	// Writes under a scheduler's fencing token check it in their own
+	// transaction (internal/lease): a paused former leader writes nothing.
+	ks := keystore.New(lease.Fenced{B: b})
 	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
 	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
-	holder, err := nodeID()
-	if err != nil {
-		return err
-	}
+	stopWatch := watchStorage(ctx, backend, cfg, log, b, seal, ks, ids)
+	defer stopWatch()
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
 	api := awsjson.New(awsjson.Config{
 		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
@@ -125,7 +137,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Regions:    cfg.Regions,
 		Logger:     log,
 		Health: func() awsjson.Health {
-			return awsjson.Health{Status: "ok", Sealed: b.Sealed(), Version: Version}
+			return awsjson.Health{Status: storageStatus(backend, cfg.MaxStaleness), Sealed: b.Sealed(), Version: Version}
 		},
 	})
 
