@@ -74,7 +74,7 @@ type Server struct {
 	mu   sync.Mutex
 	proc *exec.Cmd
 	done chan struct{} // closed when proc has exited
-	werr error          // proc's exit status, valid once done is closed
+	werr error         // proc's exit status, valid once done is closed
 }
 
 // DSN is the administrator's connection string for the default database,
