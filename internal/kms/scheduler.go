@@ -164,7 +164,9 @@ func (sc *Scheduler) Run(ctx context.Context) {
 func (sc *Scheduler) SweepNow(ctx context.Context) { sc.once(ctx) }
 
 func (sc *Scheduler) once(ctx context.Context) {
-	epoch, held, err := sc.Lease.Acquire(ctx, "scheduler", sc.Holder, sc.Service.now(), 3*sc.Interval)
+	// The lease measures the holder's liveness, so it runs on the wall
+	// clock, not the service's (which dev mode can move forward).
+	epoch, held, err := sc.Lease.Acquire(ctx, "scheduler", sc.Holder, time.Now(), 3*sc.Interval)
 	if err != nil {
 		sc.Logger.Warn("scheduler lease", "err", err)
 		return

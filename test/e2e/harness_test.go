@@ -132,6 +132,7 @@ type serverOpts struct {
 	account string   // --account-id; empty: the server's default
 	dataDir string   // empty: a fresh temporary directory
 	env     []string // extra environment variables, "NAME=value"
+	args    []string // extra command-line arguments
 }
 
 // startServer starts `arca server --dev` on a free loopback port, waits
@@ -151,6 +152,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if o.account != "" {
 		s.args = append(s.args, "--account-id", o.account)
 	}
+	s.args = append(s.args, o.args...)
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() {
