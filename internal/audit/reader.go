@@ -108,3 +108,28 @@ func readSegment(path string, from uint64, fn func(uint64, []byte) error) error 
 		}
 	}
 }
+
+// Head returns the sequence number of the last complete record of the log
+// in dir (0 for an empty log).
+func Head(dir string) (uint64, error) {
+	segs, err := segments(dir)
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		ev, err := lastEventOf(filepath.Join(dir, segmentName(segs[i])))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if ev != nil {
+			return ev.Sequence, nil
+		}
+	}
+	if a, err := readAnchor(dir); err == nil && a != nil {
+		return a.Sequence, nil
+	}
+	return 0, nil
+}
