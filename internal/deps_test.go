@@ -42,7 +42,7 @@ var allowed = map[string]struct {
 	"internal/iamsvc": {[]string{"internal/auth", "internal/iam", "internal/policy", "internal/svcerr"},
 		"services never touch HTTP, transports, storage backends or seals"},
 	"internal/transport/httpreq": {[]string{"internal/auth", "internal/sigv4"}, "request plumbing every transport shares; it knows no service"},
-	"internal/transport/awsquery": {[]string{"internal/auth", "internal/iamsvc", "internal/sigv4", "internal/svcerr", "internal/transport/httpreq"},
+	"internal/transport/awsquery": {[]string{"internal/auth", "internal/iamsvc", "internal/sigv4", "internal/sts", "internal/svcerr", "internal/transport/httpreq"},
 		"transports call services and never touch storage, keys or crypto"},
 	"internal/transport/awsjson": {[]string{"internal/auth", "internal/kms", "internal/sigv4", "internal/svcerr", "internal/transport/httpreq"},
 		"transports call services and never touch storage, keys or crypto"},
