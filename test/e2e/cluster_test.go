@@ -26,6 +26,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/arca-kms/arca/internal/testdb"
 )
@@ -455,5 +456,67 @@ func TestClusterDatabaseRestart(t *testing.T) {
 	t.Logf("%d answers, %d failures %v", okN, failN, codes)
 	if failN == 0 {
 		t.Error("no request failed while the database was down: the test did not test")
+	}
+}
+
+// TestClusterNoSecretsInDatabase reads PostgreSQL's tables directly, as a
+// database administrator would, and finds none of the secrets a run
+// handled: Encrypt plaintexts, data keys, the root secret access key, the
+// dev seal key. The node's log does not hold the database password.
+func TestClusterNoSecretsInDatabase(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, nil, 2, "--log-level", "debug")
+	cl := c.nodes[0].client("us-east-1")
+	m := createKey(t, cl, nil)
+	needles := map[string][]byte{}
+	add := func(name string, b []byte) {
+		for k, v := range encodings(name, b) {
+			needles[k] = v
+		}
+	}
+	marker := []byte("PG-PLAINTEXT-MARKER-51c2e0d9-nvr")
+	_, err := cl.Encrypt(bg(), &kms.EncryptInput{KeyId: m.KeyId, Plaintext: marker})
+	mustOK(t, err, "Encrypt")
+	add("Encrypt plaintext", marker)
+	for i := range 10 {
+		dk, err := c.nodes[i%2].client("us-east-1").GenerateDataKey(bg(), &kms.GenerateDataKeyInput{KeyId: m.KeyId, KeySpec: types.DataKeySpecAes256})
+		mustOK(t, err, "GenerateDataKey")
+		add(fmt.Sprintf("data key %d", i), dk.Plaintext)
+	}
+	add("root secret access key", []byte(rootSecret))
+	seal, err := os.ReadFile(filepath.Join(c.nodes[0].dataDir, "dev-seal.key"))
+	mustOK(t, err, "dev-seal.key")
+	needles["dev-seal.key"] = bytes.TrimSpace(seal)
+
+	conn, err := pgx.Connect(bg(), c.dsn)
+	mustOK(t, err, "connect")
+	defer conn.Close(bg())
+	var dump bytes.Buffer
+	for _, q := range []string{"SELECT key, value FROM arca_kv", "SELECT node::bytea, array_to_string(keys, ',')::bytea FROM arca_changes"} {
+		rows, err := conn.Query(bg(), q)
+		mustOK(t, err, q)
+		n := 0
+		for rows.Next() {
+			var k, v []byte
+			mustOK(t, rows.Scan(&k, &v), "scan")
+			dump.Write(k)
+			dump.WriteByte(0)
+			dump.Write(v)
+			dump.WriteByte(0)
+			n++
+		}
+		rows.Close()
+		if n == 0 {
+			t.Errorf("%s: no rows: the test reads nothing", q)
+		}
+	}
+	if found := scanBytes(dump.Bytes(), needles, "the database"); len(found) > 0 {
+		t.Errorf("secrets readable in PostgreSQL:\n%s", strings.Join(found, "\n"))
+	}
+	for _, n := range c.nodes {
+		logb, _ := os.ReadFile(n.logPath)
+		if bytes.Contains(logb, []byte(c.db.Password)) {
+			t.Errorf("the database password is in %s's log", n.endpoint)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,11 @@ func Open(ctx context.Context, dsn string, o Options) (*Backend, error) {
 	if err != nil {
 		// pgx's parse errors can quote the DSN; keep only their kind.
 		return nil, errors.New("postgres: the DSN could not be parsed (see https://pkg.go.dev/github.com/jackc/pgx/v5/pgconn#ParseConfig)")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default (max(4, CPUs)) starves a node serving many
+		// concurrent writes; pool_max_conns in the DSN overrides this.
+		cfg.MaxConns = max(cfg.MaxConns, 16)
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 250 * time.Millisecond
