@@ -127,6 +127,8 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 type Lease interface {
 	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (epoch uint64, held bool, err error)
 	Fence(ctx context.Context, name, holder string, epoch uint64) context.Context
+	// Release gives the lease up at once if holder holds it.
+	Release(ctx context.Context, name, holder string) error
 }
 
 // Scheduler runs Sweep every interval while it holds the scheduler lease.
@@ -156,9 +158,21 @@ type Sweep struct {
 
 // Run sweeps until ctx ends: once at start (catching up after downtime),
 // then every Interval, and whenever Kick fires.
+// When ctx ends, the lease is released so that a restarted or another node
+// takes over at once rather than after its expiry.
 func (sc *Scheduler) Run(ctx context.Context) {
 	t := time.NewTicker(sc.Interval)
 	defer t.Stop()
+	defer func() {
+		if sc.epoch.Load() == 0 {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := sc.Lease.Release(rctx, "scheduler", sc.Holder); err != nil {
+			sc.Logger.Warn("releasing the scheduler lease", "err", err)
+		}
+	}()
 	for {
 		sc.once(ctx)
 		select {

@@ -89,6 +89,24 @@ func (s *Store) Acquire(ctx context.Context, name, holder string, now time.Time,
 	return epoch, held && err == nil, err
 }
 
+// Release gives up holder's lease name at once (on a clean shutdown), so
+// that another process, or this one restarted, takes it without waiting
+// for the expiry. The epoch stays: the next holder raises it.
+func (s *Store) Release(ctx context.Context, name, holder string) error {
+	return s.b.Update(ctx, func(tx storage.Tx) error {
+		r, err := read(ctx, tx, name)
+		if err != nil || r.Holder != holder {
+			return err
+		}
+		r.Holder, r.Expires = "", time.Time{}
+		b, err := json.Marshal(&r)
+		if err != nil {
+			return err
+		}
+		return tx.Put(ctx, path(name), b)
+	})
+}
+
 // fence is what a fenced context carries.
 type fence struct {
 	name, holder string

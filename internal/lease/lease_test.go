@@ -38,6 +38,19 @@ func TestAcquire(t *testing.T) {
 	if _, ok, _ := s.Acquire(ctx, "other", "a", t0, time.Second); !ok {
 		t.Error("leases with different names interfere")
 	}
+	// Released by a non-holder: nothing happens. By the holder: free at once.
+	if err := s.Release(ctx, "scheduler", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Acquire(ctx, "scheduler", "a", t0.Add(31*time.Second), 10*time.Second); ok {
+		t.Error("a non-holder's Release freed the lease")
+	}
+	if err := s.Release(ctx, "scheduler", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, ok, _ := s.Acquire(ctx, "scheduler", "a", t0.Add(32*time.Second), 10*time.Second); !ok || epoch != 4 {
+		t.Errorf("after the holder's Release: %v epoch %d; want held, epoch 4", ok, epoch)
+	}
 }
 
 // TestFenced: a paused former holder's writes are refused once another
