@@ -220,6 +220,11 @@ func (b *Backend) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) 
 	defer ptx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit this is a no-op
 	t := &tx{ctx: ctx, q: ptx, written: map[string]struct{}{}}
 	if err := fn(t); err != nil {
+		if retryable(t.err) {
+			// fn translated a serialization failure into its own error;
+			// the conflict, not fn's verdict, is what happened.
+			return t.err
+		}
 		return err
 	}
 	if t.err != nil {
