@@ -31,6 +31,7 @@ import (
 	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/sts"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
@@ -110,18 +111,27 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	clk := &clock{}
+	web, err := newWebIdentity(cfg.OIDCProviders, clk.Now, log)
+	if err != nil {
+		return err
+	}
+	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: web})
+	creds := credentials{ids: ids, sts: stsSvc}
 	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
-	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
+	// stsSvc.Policies is the identity store's policies plus, for temporary
+	// credentials, the session policy.
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: stsSvc})
+	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
 	holder, err := nodeID()
 	if err != nil {
 		return err
 	}
-	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
+	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log,
+		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}}}
 	api := awsjson.New(awsjson.Config{
 		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
 		Verifier:   verifier,
-		Principals: ids,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 		Health: func() awsjson.Health {
@@ -129,11 +139,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		},
 	})
 
-	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
+	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
 	query := awsquery.New(awsquery.Config{
-		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
+		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
 		Verifier:   verifier,
-		Principals: ids,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 	})
@@ -142,7 +152,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if cfg.Dev {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
-		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
+		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: creds, sched: sched})
 		handler = mux
 	}
 
@@ -251,17 +261,6 @@ func nodeID() (string, error) {
 		return "", err
 	}
 	return host + "-" + hex.EncodeToString(b[:]), nil
-}
-
-// keyLookup adapts the identity store to the verifier's lookup contract.
-type keyLookup struct{ ids *iam.Store }
-
-func (l keyLookup) LookupSecret(ctx context.Context, id string) ([]byte, error) {
-	s, err := l.ids.LookupSecret(ctx, id)
-	if errors.Is(err, iam.ErrNotFound) {
-		return nil, sigv4.ErrUnknownAccessKey
-	}
-	return s, err
 }
 
 // writeDevFiles writes an AWS shared credentials and config file pair into
