@@ -111,7 +111,7 @@ func managedKeyPolicy(partition, account, region, service string) string {
     "Resource" : "*",
     "Condition" : { "StringEquals" : { "kms:CallerAccount" : "` + account + `", "kms:ViaService" : "` + via + `" } }
   }, {
-    "Sid" : "Allow access through ` + service + ` for all principals in the account that are authorized to use ` + service + `",
+    "Sid" : "Allow data keys through ` + service + ` for all principals in the account that are authorized to use ` + service + `",
     "Effect" : "Allow",
     "Principal" : { "AWS" : "*" },
     "Action" : "kms:GenerateDataKey*",

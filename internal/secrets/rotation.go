@@ -14,18 +14,10 @@ import (
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/secrets/rotator"
+	"github.com/arca-kms/arca/internal/secrets/schedule"
 	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
-
-// Schedule is a parsed ScheduleExpression: when the next rotation window
-// after a time opens.
-type Schedule interface {
-	Next(after time.Time) time.Time
-}
-
-// ScheduleParser parses AWS's rate()/cron() ScheduleExpression.
-type ScheduleParser func(expr string) (Schedule, error)
 
 // The rotation steps, in order.
 var steps = []string{rotator.CreateSecret, rotator.SetSecret, rotator.TestSecret, rotator.FinishSecret}
@@ -33,10 +25,7 @@ var steps = []string{rotator.CreateSecret, rotator.SetSecret, rotator.TestSecret
 // stepTimeout bounds one step when the rotator sets no timeout of its own.
 const stepTimeout = 5 * time.Minute
 
-var (
-	lambdaARN = regexp.MustCompile(`^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:([a-zA-Z0-9_-]{1,64})(:[a-zA-Z0-9$_-]+)?$`)
-	duration  = regexp.MustCompile(`^([1-9]|1[0-9]|2[0-4])h$`)
-)
+var lambdaARN = regexp.MustCompile(`^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:([a-zA-Z0-9_-]{1,64})(:[a-zA-Z0-9$_-]+)?$`)
 
 // rotatorName returns the function NAME of a RotationLambdaARN: the name of
 // the Arca rotator it selects.
@@ -48,22 +37,24 @@ func rotatorName(arn string) (string, bool) {
 	return m[1], true
 }
 
-// nextRotation is when a secret's next scheduled rotation is due after t.
-func (s *Service) nextRotation(rt rotation, t time.Time) (time.Time, error) {
-	if rt.Schedule != "" {
-		if s.parseSchedule == nil {
-			return time.Time{}, svcerr.New(svcerr.InvalidParameter, "ScheduleExpression is not supported by this Arca build.")
-		}
-		sch, err := s.parseSchedule(rt.Schedule)
-		if err != nil {
-			return time.Time{}, svcerr.New(svcerr.InvalidParameter, "Invalid ScheduleExpression: %v", err)
-		}
-		return sch.Next(t).UTC(), nil
+// parseRules validates rotation rules with schedule's AWS rules and codes.
+func parseRules(rt rotation) (*schedule.Schedule, error) {
+	sch, err := schedule.Parse(schedule.Rules{AutomaticallyAfterDays: rt.AfterDays, Duration: rt.Duration, ScheduleExpression: rt.Schedule})
+	var se *schedule.Error
+	if errors.As(err, &se) {
+		return nil, svcerr.New(svcerr.Code(se.Code), "%s", se.Message)
 	}
-	if rt.AfterDays > 0 {
-		return t.Add(time.Duration(rt.AfterDays) * 24 * time.Hour).UTC(), nil
+	return sch, err
+}
+
+// nextRotation is when a secret's next scheduled rotation window opens
+// after t (Arca rotates at the window's opening).
+func nextRotation(rt rotation, t time.Time) (time.Time, error) {
+	sch, err := parseRules(rt)
+	if err != nil {
+		return time.Time{}, err
 	}
-	return time.Time{}, nil
+	return sch.Next(t).UTC(), nil
 }
 
 // RotateSecret configures rotation and, unless RotateImmediately is false,
@@ -88,27 +79,18 @@ func (s *Service) RotateSecret(ctx context.Context, c *auth.Caller, in *RotateSe
 	if rr := in.RotationRules; rr != nil {
 		newRules = &rotation{}
 		if rr.AutomaticallyAfterDays != nil {
-			if err := checkRange("rotationRules.automaticallyAfterDays", *rr.AutomaticallyAfterDays, 1, 1000); err != nil {
-				return nil, err
-			}
 			newRules.AfterDays = *rr.AutomaticallyAfterDays
+			if newRules.AfterDays == 0 {
+				return nil, svcerr.Validationf("1 validation error detected: Value '0' at 'rotationRules.automaticallyAfterDays' failed to satisfy constraint: Member must have value greater than or equal to 1")
+			}
 		}
 		if rr.ScheduleExpression != nil {
-			if err := checkLen("rotationRules.scheduleExpression", len(*rr.ScheduleExpression), 1, 256); err != nil {
-				return nil, err
-			}
 			newRules.Schedule = *rr.ScheduleExpression
 		}
-		if newRules.AfterDays > 0 && newRules.Schedule != "" {
-			return nil, svcerr.New(svcerr.InvalidParameter, "You can't specify both AutomaticallyAfterDays and ScheduleExpression.")
-		}
 		if rr.Duration != nil {
-			if !duration.MatchString(*rr.Duration) {
-				return nil, svcerr.New(svcerr.InvalidParameter, "Invalid Duration: specify the rotation window in hours, from 1h to 24h.")
-			}
 			newRules.Duration = *rr.Duration
 		}
-		if _, err := s.nextRotation(*newRules, s.now()); err != nil {
+		if _, err := parseRules(*newRules); err != nil {
 			return nil, err
 		}
 	}
@@ -171,7 +153,7 @@ func (s *Service) RotateSecret(ctx context.Context, c *auth.Caller, in *RotateSe
 		}
 		rt.Enabled = rt.AfterDays > 0 || rt.Schedule != ""
 		if rt.Enabled {
-			if rt.Next, err = s.nextRotation(*rt, now); err != nil {
+			if rt.Next, err = nextRotation(*rt, now); err != nil {
 				return nil, err
 			}
 		} else {
@@ -310,7 +292,7 @@ func (s *Service) runRotation(ctx context.Context, account, region, name, uid st
 		rt.LastRotated = now
 		rt.Pending, rt.Attempts, rt.FailStep, rt.FailMessage, rt.FailDate, rt.RetryAt = "", 0, "", "", time.Time{}, time.Time{}
 		if rt.Enabled {
-			if next, err := s.nextRotation(*rt, now); err == nil {
+			if next, err := nextRotation(*rt, now); err == nil {
 				rt.Next = next
 			}
 		}

@@ -632,8 +632,11 @@ func (rt rotation) rules() *RotationRules {
 		return nil
 	}
 	out := &RotationRules{}
-	if rt.AfterDays > 0 {
-		d := rt.AfterDays
+	d := rt.AfterDays
+	if sch, err := parseRules(rt); err == nil {
+		d = sch.AfterDays()
+	}
+	if d > 0 {
 		out.AutomaticallyAfterDays = &d
 	}
 	if rt.Schedule != "" {

@@ -67,9 +67,6 @@ type Config struct {
 	// Rotators are the configured rotators by name (the function NAME of a
 	// RotationLambdaARN).
 	Rotators map[string]rotator.Rotator
-	// ParseSchedule parses RotationRules' ScheduleExpression; nil refuses
-	// ScheduleExpression.
-	ParseSchedule ScheduleParser
 	// RetryBase and RetryMax bound the backoff between failed rotation
 	// attempts (defaults 1 minute and 1 hour).
 	RetryBase, RetryMax time.Duration
@@ -92,9 +89,8 @@ type Service struct {
 	background sync.WaitGroup
 	// bgCtx is the context of rotations started by RotateSecret; Close
 	// cancels it.
-	bgCtx         context.Context
-	stop          context.CancelFunc
-	parseSchedule ScheduleParser
+	bgCtx context.Context
+	stop  context.CancelFunc
 }
 
 // New returns a Service storing secrets in b and using keys for encryption.
@@ -102,7 +98,7 @@ func New(b Backend, keys Keys, cfg Config) *Service {
 	s := &Service{
 		st: store{b: b}, keys: keys, partition: cfg.Partition, regions: slices.Clone(cfg.Regions),
 		now: cfg.Now, log: cfg.Logger, ids: cfg.Identities, rotators: cfg.Rotators,
-		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, parseSchedule: cfg.ParseSchedule,
+		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax,
 	}
 	s.bgCtx, s.stop = context.WithCancel(context.Background())
 	if s.partition == "" {
@@ -340,10 +336,7 @@ func (s *Service) arnIn(r *record, region string) string {
 
 // ref is a SecretId taken apart: a name, or an ARN (full or partial).
 type ref struct {
-	account, region, name string
-	// suffix is the six characters of a full ARN; "" for a name or a
-	// partial ARN.
-	suffix string
+	account, region string
 	// candidates are the names to try, most specific first: a trailing
 	// "-XXXXXX" may be AWS's suffix or part of the name.
 	candidates []struct{ name, suffix string }

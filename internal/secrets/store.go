@@ -367,15 +367,3 @@ func getTx(ctx context.Context, tx storage.Reader, account, region, name string)
 	}
 	return r, nil
 }
-
-func getValueTx(ctx context.Context, tx storage.Reader, r *record, versionID string) (*value, error) {
-	b, err := tx.Get(ctx, valuePath(r.Account, r.Region, r.UID, versionID))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	v := new(value)
-	return v, json.Unmarshal(b, v)
-}
