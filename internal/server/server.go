@@ -29,6 +29,7 @@ import (
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
+	"github.com/arca-kms/arca/internal/posture"
 	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
@@ -136,9 +137,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	defer secretsSvc.Close()
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log,
 		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
+	// Every signed request notes its access key's last use (posture.go).
+	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
+	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
+		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge)})
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc)},
-		Verifier:   verifier,
+		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc)},
+		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
@@ -150,7 +155,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
 	query := awsquery.New(awsquery.Config{
 		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
-		Verifier:   verifier,
+		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
@@ -189,6 +194,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); sched.Run(schedCtx) }()
 	defer func() { stopSched(); <-schedDone }()
+	flushDone := make(chan struct{})
+	go func() { defer close(flushDone); flushLastUsed(schedCtx, ids, lastUsedFlushInterval, log) }()
+	defer func() { stopSched(); <-flushDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// test/e2e reads this line to learn the port when started on :0.
