@@ -32,6 +32,7 @@ var allowed = map[string]struct {
 	"internal/barrier":             {[]string{"internal/storage"}, "the barrier sits directly on storage"},
 	"internal/barrier/seal/dev":    {[]string{"internal/barrier"}, "a seal implements the barrier's Wrapper"},
 	"internal/barrier/seal/pkcs11": {[]string{"internal/barrier"}, "a seal implements the barrier's Wrapper"},
+	"internal/barrier/seal/awskms": {[]string{"internal/barrier"}, "a seal implements the barrier's Wrapper"},
 
 	"internal/keystore": {[]string{"internal/storage", "internal/kmscrypto"}, "keys over the barrier (consumed through the storage contract)"},
 	"internal/iam":      {[]string{"internal/auth", "internal/policy", "internal/storage", "internal/svcerr"}, "identities over the barrier"},
