@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 type postureFinding struct {
@@ -107,6 +108,10 @@ func TestPosture(t *testing.T) {
 	_, err = c.EnableKeyRotation(bg(), &kms.EnableKeyRotationInput{KeyId: pubKey.KeyId})
 	mustOK(t, err, "EnableKeyRotation")
 
+	// A secret without rotation.
+	sec, err := s.smClient("us-east-1", rootAKID, rootSecret).CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String("posture/db"), SecretString: aws.String("pw-not-rotated")})
+	mustOK(t, err, "CreateSecret")
+
 	// An IAM user with an access key, allowed to list findings.
 	ic := s.iamClient(rootAKID, rootSecret)
 	_, err = ic.CreateUser(bg(), &iam.CreateUserInput{UserName: aws.String("auditor")})
@@ -132,6 +137,7 @@ func TestPosture(t *testing.T) {
 		{"ARCA-KMS-004", *imp.KeyId, "expires on " + validTo.UTC().Format("2006-01-02")},
 		{"ARCA-POL-001", *pubKey.KeyId, `Sid "Everyone"`},
 		{"ARCA-IAM-003", ":root", "signed kms calls"},
+		{"ARCA-SM-001", *sec.ARN, "posture/db has no rotation"},
 	}
 	for _, w := range want {
 		f := findingFor(fs, w.id, w.key)
@@ -144,6 +150,9 @@ func TestPosture(t *testing.T) {
 		}
 	}
 	for _, f := range fs {
+		if strings.Contains(f.Detail, "pw-not-rotated") {
+			t.Errorf("a secret value in a finding: %+v", f)
+		}
 		if strings.HasSuffix(f.ResourceArn, *rot.KeyId) {
 			t.Errorf("healthy key reported: %+v", f)
 		}
