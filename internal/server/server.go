@@ -29,8 +29,11 @@ import (
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
+	"github.com/arca-kms/arca/internal/posture"
+	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/sts"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
@@ -110,18 +113,38 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	clk := &clock{}
+	web, err := newWebIdentity(cfg.OIDCProviders, clk.Now, log)
+	if err != nil {
+		return err
+	}
+	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: web})
+	creds := credentials{ids: ids, sts: stsSvc}
 	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
-	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
+	// stsSvc.Policies is the identity store's policies plus, for temporary
+	// credentials, the session policy.
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: stsSvc})
+	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
 	holder, err := nodeID()
 	if err != nil {
 		return err
 	}
-	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
+	rotators, err := newRotators(cfg.Rotators, opts.Getenv, log)
+	if err != nil {
+		return err
+	}
+	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
+		Logger: log, Identities: stsSvc, Rotators: rotators})
+	defer secretsSvc.Close()
+	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log,
+		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
+	// Every signed request notes its access key's last use (posture.go).
+	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
+	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
+		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
-		Verifier:   verifier,
-		Principals: ids,
+		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc)},
+		Verifier:   apiVerifier,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 		Health: func() awsjson.Health {
@@ -129,11 +152,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		},
 	})
 
-	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
+	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
 	query := awsquery.New(awsquery.Config{
-		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
-		Verifier:   verifier,
-		Principals: ids,
+		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
+		Verifier:   apiVerifier,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 	})
@@ -142,7 +165,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if cfg.Dev {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
-		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
+		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: creds, sched: sched})
 		handler = mux
 	}
 
@@ -171,6 +194,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); sched.Run(schedCtx) }()
 	defer func() { stopSched(); <-schedDone }()
+	flushDone := make(chan struct{})
+	go func() { defer close(flushDone); flushLastUsed(schedCtx, ids, lastUsedFlushInterval, log) }()
+	defer func() { stopSched(); <-flushDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// test/e2e reads this line to learn the port when started on :0.
@@ -251,17 +277,6 @@ func nodeID() (string, error) {
 		return "", err
 	}
 	return host + "-" + hex.EncodeToString(b[:]), nil
-}
-
-// keyLookup adapts the identity store to the verifier's lookup contract.
-type keyLookup struct{ ids *iam.Store }
-
-func (l keyLookup) LookupSecret(ctx context.Context, id string) ([]byte, error) {
-	s, err := l.ids.LookupSecret(ctx, id)
-	if errors.Is(err, iam.ErrNotFound) {
-		return nil, sigv4.ErrUnknownAccessKey
-	}
-	return s, err
 }
 
 // writeDevFiles writes an AWS shared credentials and config file pair into
