@@ -85,9 +85,7 @@ type Caller struct {
 	RequestID string
 	// SecureTransport reports whether the request arrived over TLS.
 	SecureTransport bool
-	// ViaService is set when an Arca service calls KMS on the caller's
-	// behalf, to the name AWS would give that service's endpoint
-	// (secretsmanager.REGION.amazonaws.com): the kms:ViaService condition
-	// key. Empty for a caller's own requests.
+	// ViaService is set when another Arca service calls on the caller's
+	// behalf (kms:ViaService, e.g. "secretsmanager.us-east-1.amazonaws.com").
 	ViaService string
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/posture"
+	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/sts"
@@ -127,14 +128,21 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	rotators, err := newRotators(cfg.Rotators, opts.Getenv, log)
+	if err != nil {
+		return err
+	}
+	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
+		Logger: log, Identities: stsSvc, Rotators: rotators})
+	defer secretsSvc.Close()
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log,
-		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}}}
+		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
 	// Every signed request notes its access key's last use (posture.go).
 	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
 	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
-		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge)})
+		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.Arca(postureSvc)},
+		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc)},
 		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
