@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,10 +19,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/barrier"
+	"github.com/arca-kms/arca/internal/barrier/seal"
 	"github.com/arca-kms/arca/internal/barrier/seal/dev"
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/iam"
@@ -46,13 +49,19 @@ type Options struct {
 	Stdout io.Writer
 	// Logger receives structured logs.
 	Logger *slog.Logger
+	// AuditOperator, when set, receives every operator action on the seal
+	// (init, unseal shares, seal, rekey, rotate-root, backup) for the audit
+	// log. Events never carry shares or keys.
+	AuditOperator func(context.Context, OperatorEvent)
 }
 
-// ErrNoSeal is returned when the server is started outside dev mode with no
-// production seal configured.
-var ErrNoSeal = errors.New("no seal is configured: Arca will not start outside --dev without a seal that protects the root key (use --dev for development)")
-
 // Run starts Arca and serves until ctx is done, then shuts down gracefully.
+//
+// In --dev mode the dev seal unseals at once. Otherwise Arca starts sealed
+// (uninitialized on an empty data dir): `arca operator init` and `arca
+// operator unseal` open it, or an auto-unseal seal (openAutoSeal) opens it
+// at start. Either way the services are built only once the barrier is
+// unsealed (see lifecycle.go).
 func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
@@ -64,9 +73,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if !cfg.Dev {
-		return ErrNoSeal
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -75,90 +81,63 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	defer backend.Close()
-
-	log.Warn("DEVELOPMENT MODE: the root key is kept in a file next to the data, and credentials are printed; never use --dev in production",
-		"data_dir", cfg.DataDir)
 	b := barrier.New(backend)
-	initialized, err := b.Initialized(ctx)
-	if err != nil {
-		return err
-	}
-	sealPath := filepath.Join(cfg.DataDir, dev.FileName)
-	if _, err := os.Stat(sealPath); initialized && errors.Is(err, os.ErrNotExist) {
-		// A new key could never open this data: refuse rather than create one.
-		return fmt.Errorf("%s is missing: this data dir was initialized with that dev seal key and cannot be opened without it", sealPath)
-	}
-	seal, created, err := dev.Open(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	if !initialized {
-		if err := b.Initialize(ctx, seal); err != nil {
-			return fmt.Errorf("initialize barrier: %w", err)
-		}
-		log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
-	} else if err := b.Unseal(ctx, seal); err != nil {
-		return fmt.Errorf("unseal with the dev seal key: %w", err)
-	}
-	defer b.Seal()
-
-	ids := iam.New(b, cfg.Partition)
-	akid, secret, err := ids.EnsureRootAccessKey(ctx, cfg.AccountID,
-		opts.Getenv("ARCA_ROOT_ACCESS_KEY_ID"), []byte(opts.Getenv("ARCA_ROOT_SECRET_ACCESS_KEY")))
-	if err != nil {
-		return err
-	}
-
-	clk := &clock{}
-	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
-	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
 	holder, err := nodeID()
 	if err != nil {
 		return err
 	}
-	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
-	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
-		Verifier:   verifier,
-		Principals: ids,
-		Regions:    cfg.Regions,
-		Logger:     log,
-		Health: func() awsjson.Health {
-			return awsjson.Health{Status: "ok", Sealed: b.Sealed(), Version: Version}
-		},
-	})
+	clk := &clock{}
+	c := &core{b: b, raw: backend, log: log, audit: opts.AuditOperator}
+	c.build = func(ctx context.Context) (*services, error) { return buildServices(ctx, cfg, log, b, clk, holder) }
+	defer func() {
+		c.mu.Lock()
+		c.seal()
+		c.mu.Unlock()
+		if c.rewrapDone != nil {
+			<-c.rewrapDone
+		}
+	}()
 
-	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
-	query := awsquery.New(awsquery.Config{
-		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
-		Verifier:   verifier,
-		Principals: ids,
-		Regions:    cfg.Regions,
-		Logger:     log,
-	})
-
-	var handler http.Handler = byProtocol{json: api, query: query}
+	var akid string
+	var secret []byte
 	if cfg.Dev {
-		mux := http.NewServeMux()
-		mux.Handle("/", handler)
-		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
-		handler = mux
+		if akid, secret, err = startDev(ctx, cfg, opts, log, c); err != nil {
+			return err
+		}
+	} else if err := startSealed(ctx, cfg, log, c); err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	endpoint := "http://" + ln.Addr().String()
-	if err := writeDevFiles(cfg, endpoint, akid, secret); err != nil {
-		ln.Close()
-		return err
+	scheme := "http"
+	var tlsCfg *tls.Config
+	if !cfg.Dev && !cfg.TLSDisable {
+		certs, err := loadServerCert(cfg, log, opts.Stdout)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer certs.stop()
+		tlsCfg = serverTLSConfig(certs)
+		scheme = "https"
+	} else if !cfg.Dev {
+		log.Warn("TLS is disabled (--tls-disable): requests, unseal shares and credentials travel in the clear; use it only behind a TLS-terminating proxy on a trusted network")
 	}
-	printBanner(opts.Stdout, cfg, endpoint, akid, secret)
+	endpoint := scheme + "://" + ln.Addr().String()
+	if cfg.Dev {
+		if err := writeDevFiles(cfg, endpoint, akid, secret); err != nil {
+			ln.Close()
+			return err
+		}
+		printBanner(opts.Stdout, cfg, endpoint, akid, secret)
+	}
 
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           c,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -167,14 +146,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	idle := trackNewConns(srv)
-	schedCtx, stopSched := context.WithCancel(ctx)
-	schedDone := make(chan struct{})
-	go func() { defer close(schedDone); sched.Run(schedCtx) }()
-	defer func() { stopSched(); <-schedDone }()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	// test/e2e reads this line to learn the port when started on :0.
-	log.Info("arca serving", "endpoint", endpoint, "regions", cfg.Regions, "account", cfg.AccountID, "version", Version)
+	log.Info("arca serving", "endpoint", endpoint, "regions", cfg.Regions, "account", cfg.AccountID, "version", Version, "sealed", c.sealed())
 
 	select {
 	case err := <-errc:
@@ -193,6 +174,178 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		log.Warn("graceful shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// startDev opens the dev seal, initializes or unseals with it, and makes
+// sure the root credentials exist (from ARCA_ROOT_* when set).
+func startDev(ctx context.Context, cfg config.Config, opts Options, log *slog.Logger, c *core) (string, []byte, error) {
+	log.Warn("DEVELOPMENT MODE: the root key is kept in a file next to the data, and credentials are printed; never use --dev in production",
+		"data_dir", cfg.DataDir)
+	initialized, err := c.b.Initialized(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	sealPath := filepath.Join(cfg.DataDir, dev.FileName)
+	if _, err := os.Stat(sealPath); initialized && errors.Is(err, os.ErrNotExist) {
+		// A new key could never open this data: refuse rather than create one.
+		return "", nil, fmt.Errorf("%s is missing: this data dir was initialized with that dev seal key and cannot be opened without it", sealPath)
+	}
+	ds, created, err := dev.Open(cfg.DataDir)
+	if err != nil {
+		return "", nil, err
+	}
+	c.auto, c.autoType = ds, seal.TypeDev
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !initialized {
+		enc, _ := seal.Config{Version: 1, Type: seal.TypeDev}.Encode()
+		if err := c.b.InitializeWithSealConfig(ctx, ds, enc); err != nil {
+			return "", nil, fmt.Errorf("initialize barrier: %w", err)
+		}
+		if err := c.publish(ctx, ds); err != nil {
+			return "", nil, err
+		}
+		log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
+	} else if err := c.unsealWith(ctx, ds); err != nil {
+		return "", nil, fmt.Errorf("unseal with the dev seal key: %w", err)
+	}
+	return c.live.Load().ensureRoot(ctx, opts.Getenv("ARCA_ROOT_ACCESS_KEY_ID"), []byte(opts.Getenv("ARCA_ROOT_SECRET_ACCESS_KEY")))
+}
+
+// startSealed prepares a production start: it opens the configured
+// auto-unseal seal, if any, and unseals with it when the data dir is
+// initialized; otherwise the server waits, sealed, for the operator.
+func startSealed(ctx context.Context, cfg config.Config, log *slog.Logger, c *core) error {
+	auto, typ, err := openAutoSeal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	c.auto, c.autoType = auto, typ
+	initialized, err := c.b.Initialized(ctx)
+	if err != nil {
+		return err
+	}
+	if !initialized {
+		log.Warn("Arca is not initialized: run `arca operator init` against this server", "seal", typ)
+		return nil
+	}
+	stored, err := c.sealConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("read the seal config: %w", err)
+	}
+	if stored.Type != typ {
+		return fmt.Errorf("this data dir is sealed with the %q seal but the server is configured with %q: seal migration is needed", stored.Type, typ)
+	}
+	if auto == nil {
+		log.Warn("Arca is sealed: unseal it with `arca operator unseal` (needs the threshold of unseal shares)",
+			"shares", stored.Shares, "threshold", stored.Threshold)
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.unsealWith(ctx, auto); err != nil {
+		return fmt.Errorf("auto-unseal with the %s seal: %w", typ, err)
+	}
+	log.Info("auto-unsealed", "seal", typ)
+	return nil
+}
+
+// openAutoSeal is the extension point for auto-unseal seals: for the
+// configured seal type it returns the barrier.Wrapper that opens the
+// keyring without operators (an HSM over PKCS#11, another KMS), and the
+// type name recorded in the seal config. For Shamir (the default) it
+// returns a nil Wrapper: operators unseal with shares.
+func openAutoSeal(_ context.Context, cfg config.Config, _ *slog.Logger) (barrier.Wrapper, string, error) {
+	switch cfg.Seal {
+	case "", seal.TypeShamir:
+		return nil, seal.TypeShamir, nil
+	// case seal.TypePKCS11: return pkcs11.Open(...), seal.TypePKCS11, err
+	// case seal.TypeAWSKMS: return awskms.Open(...), seal.TypeAWSKMS, err
+	default:
+		return nil, "", fmt.Errorf("seal %q is not available in this build", cfg.Seal)
+	}
+}
+
+// buildServices constructs everything that lives over an unsealed barrier:
+// identities, keys, the services, the transports and the scheduler (which
+// it starts). stop undoes it.
+func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, b *barrier.Barrier, clk *clock, holder string) (*services, error) {
+	ids := iam.New(b, cfg.Partition)
+	ks := keystore.New(b)
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
+	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
+	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
+	api := awsjson.New(awsjson.Config{
+		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
+		Verifier:   verifier,
+		Principals: ids,
+		Regions:    cfg.Regions,
+		Logger:     log,
+	})
+	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
+	query := awsquery.New(awsquery.Config{
+		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
+		Verifier:   verifier,
+		Principals: ids,
+		Regions:    cfg.Regions,
+		Logger:     log,
+	})
+	var handler http.Handler = byProtocol{json: api, query: query}
+	if cfg.Dev {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
+		handler = mux
+	}
+	inflight := &inflight{}
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); sched.Run(schedCtx) }()
+	return &services{
+		api: inflight.wrap(handler),
+		authn: func(r *http.Request, body []byte) (string, error) {
+			res, err := verifier.Verify(r, body)
+			if err != nil {
+				return "", err
+			}
+			p, err := ids.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
+			if err != nil {
+				return "", err
+			}
+			if p.Type != auth.Root || p.Account != cfg.AccountID {
+				return "", errors.New("the caller is not the root user of the default account")
+			}
+			return p.ARN, nil
+		},
+		ensureRoot: func(ctx context.Context, id string, secret []byte) (string, []byte, error) {
+			return ids.EnsureRootAccessKey(ctx, cfg.AccountID, id, secret)
+		},
+		stop: func() {
+			stopSched()
+			<-schedDone
+			// Requests still running hold cached keys: wipe after them.
+			inflight.wait(10 * time.Second)
+			ks.Wipe()
+		},
+	}, nil
+}
+
+// inflight counts requests being served by one set of services.
+type inflight struct{ n atomic.Int64 }
+
+func (f *inflight) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.n.Add(1)
+		defer f.n.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// wait returns once no request is in flight, or after d.
+func (f *inflight) wait(d time.Duration) {
+	for end := time.Now().Add(d); f.n.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // newConns tracks connections that have not yet sent a request.
@@ -228,13 +381,20 @@ func (n *newConns) closeAll() {
 type byProtocol struct{ json, query http.Handler }
 
 func (b byProtocol) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" {
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/x-www-form-urlencoded" {
-			b.query.ServeHTTP(w, r)
-			return
-		}
+	if isQuery(r) {
+		b.query.ServeHTTP(w, r)
+		return
 	}
 	b.json.ServeHTTP(w, r)
+}
+
+// isQuery reports whether r is an AWS Query request (IAM, STS).
+func isQuery(r *http.Request) bool {
+	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		return err == nil && mt == "application/x-www-form-urlencoded"
+	}
+	return false
 }
 
 // principals is what the dev clock needs to know who calls.
