@@ -63,6 +63,15 @@ type Config struct {
 	// AssumeRoleWithWebIdentity accepts. YAML only: a list of records has
 	// no natural flag or environment form.
 	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
+	// AuditSinks receive copies of the audit log (YAML only; audit.go).
+	AuditSinks []AuditSink `yaml:"audit_sinks"`
+	// AuditRetention prunes audit records older than this (0 keeps all).
+	AuditRetention Duration `yaml:"audit_retention"`
+	// PostureAccessKeyMaxAge flags access keys older than this.
+	PostureAccessKeyMaxAge Duration `yaml:"posture_access_key_max_age"`
+	// Rotators are the secret rotators RotationLambdaARN selects (YAML
+	// only; rotators.go).
+	Rotators []Rotator `yaml:"rotators"`
 }
 
 // OIDCProvider is one trusted OIDC issuer (AWS: an IAM OIDC identity
@@ -96,6 +105,8 @@ func Defaults() Config {
 		LogFormat: "text",
 
 		SchedulerInterval: time.Minute,
+
+		PostureAccessKeyMaxAge: Duration(90 * 24 * time.Hour),
 	}
 }
 
@@ -146,6 +157,12 @@ var fields = []field{
 	{"log-level", "ARCA_LOG_LEVEL", "log level: debug, info, warn, error",
 		func(c *Config, v string) error { c.LogLevel = v; return nil },
 		func(c Config) string { return c.LogLevel }},
+	{"audit-retention", "ARCA_AUDIT_RETENTION", "prune audit records older than this (e.g. 2557d; 0 keeps everything)",
+		func(c *Config, v string) error { return c.AuditRetention.Set(v) },
+		func(c Config) string { return c.AuditRetention.String() }},
+	{"posture-access-key-max-age", "ARCA_POSTURE_ACCESS_KEY_MAX_AGE", "posture flags access keys older than this",
+		func(c *Config, v string) error { return c.PostureAccessKeyMaxAge.Set(v) },
+		func(c Config) string { return c.PostureAccessKeyMaxAge.String() }},
 	{"log-format", "ARCA_LOG_FORMAT", "log format: text or json",
 		func(c *Config, v string) error { c.LogFormat = v; return nil },
 		func(c Config) string { return c.LogFormat }},
@@ -280,6 +297,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))
 	}
 	errs = append(errs, validateOIDC(c.OIDCProviders)...)
+	errs = append(errs, c.validateAudit()...)
+	errs = append(errs, validateRotators(c.Rotators)...)
 	return errors.Join(errs...)
 }
 

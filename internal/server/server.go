@@ -32,8 +32,12 @@ import (
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
+	"github.com/arca-kms/arca/internal/posture"
+	"github.com/arca-kms/arca/internal/secrets"
+	"github.com/arca-kms/arca/internal/secrets/rotator"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/sts"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
@@ -87,8 +91,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	clk := &clock{}
+	// What does not depend on the barrier is built once, so a bad setting
+	// fails the start rather than an unseal.
+	web, err := newWebIdentity(cfg.OIDCProviders, clk.Now, log)
+	if err != nil {
+		return err
+	}
+	rotators, err := newRotators(cfg.Rotators, opts.Getenv, log)
+	if err != nil {
+		return err
+	}
+	deps := buildDeps{cfg: cfg, log: log, b: b, clk: clk, holder: holder, web: web, rotators: rotators}
 	c := &core{b: b, raw: backend, log: log, audit: opts.AuditOperator}
-	c.build = func(ctx context.Context) (*services, error) { return buildServices(ctx, cfg, log, b, clk, holder) }
+	c.build = func(ctx context.Context) (*services, error) { return buildServices(ctx, deps) }
 	defer func() {
 		c.mu.Lock()
 		c.seal()
@@ -266,27 +281,50 @@ func openAutoSeal(_ context.Context, cfg config.Config, _ *slog.Logger) (barrier
 	}
 }
 
+// buildDeps are buildServices' inputs that outlive a seal.
+type buildDeps struct {
+	cfg      config.Config
+	log      *slog.Logger
+	b        *barrier.Barrier
+	clk      *clock
+	holder   string
+	web      sts.WebIdentity
+	rotators map[string]rotator.Rotator
+}
+
 // buildServices constructs everything that lives over an unsealed barrier:
-// identities, keys, the services, the transports and the scheduler (which
-// it starts). stop undoes it.
-func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, b *barrier.Barrier, clk *clock, holder string) (*services, error) {
+// identities, keys, the services, the transports and the background work
+// (the scheduler, the last-used flusher), which it starts. stop undoes it.
+func buildServices(_ context.Context, d buildDeps) (*services, error) {
+	cfg, log, b, clk := d.cfg, d.log, d.b, d.clk
 	ids := iam.New(b, cfg.Partition)
+	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: d.web})
+	creds := credentials{ids: ids, sts: stsSvc}
 	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
-	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
-	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
+	// stsSvc.Policies is the identity store's policies plus, for temporary
+	// credentials, the session policy.
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: stsSvc})
+	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
+	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
+		Logger: log, Identities: stsSvc, Rotators: d.rotators})
+	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
+		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
+	// Every signed request notes its access key's last use (posture.go).
+	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
+	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
+		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge)})
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
-		Verifier:   verifier,
-		Principals: ids,
+		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc)},
+		Verifier:   apiVerifier,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 	})
-	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
+	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
 	query := awsquery.New(awsquery.Config{
-		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
-		Verifier:   verifier,
-		Principals: ids,
+		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
+		Verifier:   apiVerifier,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 	})
@@ -294,13 +332,14 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, b *
 	if cfg.Dev {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
-		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
+		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: creds, sched: sched})
 		handler = mux
 	}
 	inflight := &inflight{}
-	schedCtx, stopSched := context.WithCancel(context.Background())
-	schedDone := make(chan struct{})
-	go func() { defer close(schedDone); sched.Run(schedCtx) }()
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	schedDone, flushDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(schedDone); sched.Run(bgCtx) }()
+	go func() { defer close(flushDone); flushLastUsed(bgCtx, ids, lastUsedFlushInterval, log) }()
 	return &services{
 		api: inflight.wrap(handler),
 		authn: func(r *http.Request, body []byte) (string, error) {
@@ -308,7 +347,7 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, b *
 			if err != nil {
 				return "", err
 			}
-			p, err := ids.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
+			p, err := creds.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
 			if err != nil {
 				return "", err
 			}
@@ -321,10 +360,12 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, b *
 			return ids.EnsureRootAccessKey(ctx, cfg.AccountID, id, secret)
 		},
 		stop: func() {
-			stopSched()
+			stopBG()
 			<-schedDone
+			<-flushDone
 			// Requests still running hold cached keys: wipe after them.
 			inflight.wait(10 * time.Second)
+			secretsSvc.Close()
 			ks.Wipe()
 		},
 	}, nil
@@ -411,17 +452,6 @@ func nodeID() (string, error) {
 		return "", err
 	}
 	return host + "-" + hex.EncodeToString(b[:]), nil
-}
-
-// keyLookup adapts the identity store to the verifier's lookup contract.
-type keyLookup struct{ ids *iam.Store }
-
-func (l keyLookup) LookupSecret(ctx context.Context, id string) ([]byte, error) {
-	s, err := l.ids.LookupSecret(ctx, id)
-	if errors.Is(err, iam.ErrNotFound) {
-		return nil, sigv4.ErrUnknownAccessKey
-	}
-	return s, err
 }
 
 // writeDevFiles writes an AWS shared credentials and config file pair into

@@ -56,6 +56,16 @@ type Operation struct {
 	Name string
 	// Handle decodes and runs the operation.
 	Handle Handler
+	// Unsigned marks an operation AWS serves without a signature (STS's
+	// AssumeRoleWithWebIdentity, whose token is the credential); it runs
+	// with an empty Caller when the request carries no signature at all.
+	Unsigned bool
+}
+
+// Unsigned returns o marked as accepted without a signature.
+func Unsigned(o Operation) Operation {
+	o.Unsigned = true
+	return o
 }
 
 // Op makes an Operation from a typed service method. The input is decoded
@@ -90,7 +100,11 @@ type Service struct {
 	// FaultCode is the code this service gives its own failures: IAM's
 	// model names ServiceFailure; others use AWS's common InternalFailure.
 	FaultCode string
-	ops       map[string]Operation
+	// Codes overrides wireError's Query code for some service error codes:
+	// STS answers ExpiredTokenException where IAM's common code is
+	// ExpiredToken.
+	Codes map[svcerr.Code]string
+	ops   map[string]Operation
 }
 
 // NewService returns a Service with the given operations.
@@ -185,6 +199,14 @@ func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action stri
 	if err != nil {
 		return nil, "", nil, err
 	}
+	if !signed(r) {
+		if svc, op, form := s.unsignedOp(body); op != nil {
+			c := &auth.Caller{Region: GlobalRegion, SourceIP: httpreq.SourceIP(r), UserAgent: r.UserAgent(),
+				RequestID: reqID, SecureTransport: r.TLS != nil}
+			out, err := op.Handle(r.Context(), c, form)
+			return svc, op.Name, out, err
+		}
+	}
 	res, err := s.verifier.Verify(r, body)
 	if err != nil {
 		return nil, "", nil, err
@@ -221,6 +243,29 @@ func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action stri
 	}
 	out, err = op.Handle(r.Context(), c, form)
 	return svc, action, out, err
+}
+
+// signed reports whether r carries a SigV4 signature in either form.
+func signed(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("X-Amz-Algorithm")
+}
+
+// unsignedOp returns the operation an unsigned request asks for, when it is
+// one that AWS serves unsigned, with the service that has it and the form.
+// Anything else is left to the verifier, which refuses the missing
+// signature as AWS does.
+func (s *Server) unsignedOp(body []byte) (*Service, *Operation, url.Values) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, nil, nil
+	}
+	action, version := form.Get("Action"), form.Get("Version")
+	for _, svc := range s.services {
+		if op, ok := svc.ops[action]; ok && op.Unsigned && (version == "" || version == svc.Version) {
+			return svc, &op, form
+		}
+	}
+	return nil, nil, nil
 }
 
 // encodeResponse writes the XML envelope of a successful response; out nil
@@ -309,7 +354,7 @@ func wireError(code svcerr.Code, fault string) (wire string, status int, receive
 		return "ExpiredToken", http.StatusBadRequest, false
 	case svcerr.UnknownOperation, svcerr.InvalidAction:
 		return "InvalidAction", http.StatusBadRequest, false
-	case svcerr.OptInRequired:
+	case svcerr.OptInRequired, svcerr.IDPRejectedClaim:
 		return string(code), http.StatusForbidden, false
 	case svcerr.MissingAction, svcerr.MissingParameter, svcerr.InvalidParameterValue,
 		svcerr.InvalidQueryParameter, svcerr.RequestExpired:
@@ -353,6 +398,9 @@ func (s *Server) writeError(w http.ResponseWriter, svc *Service, action, reqID s
 		body.Error.Code, body.Error.Message, status = he.code, he.msg, he.status
 	} else if se := svcerr.As(err); se != nil {
 		body.Error.Code, status, receiver = wireError(se.Code, fault)
+		if svc != nil && svc.Codes[se.Code] != "" {
+			body.Error.Code = svc.Codes[se.Code]
+		}
 		body.Error.Message = se.Msg
 	} else {
 		body.Error.Code, status, receiver = wireError(svcerr.Internal, fault)
