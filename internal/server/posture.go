@@ -11,6 +11,7 @@ import (
 	"github.com/arca-kms/arca/internal/iam"
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/posture"
+	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/transport/httpreq"
 )
@@ -126,4 +127,24 @@ func (v inventory) AccessKeys(ctx context.Context, account string) ([]posture.Ac
 		return nil
 	})
 	return out, err
+}
+
+// secretStatuses adapts Secrets Manager to posture.Secrets.
+type secretStatuses struct{ svc *secrets.Service }
+
+func (v secretStatuses) Secrets(ctx context.Context, account string) ([]posture.Secret, error) {
+	sts, err := v.svc.RotationStatuses(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]posture.Secret, 0, len(sts))
+	for _, st := range sts {
+		reason := ""
+		if st.Failed {
+			reason = "step " + st.FailStep + " on " + st.FailDate.UTC().Format(time.RFC3339) + ": " + st.FailMessage
+		}
+		out = append(out, posture.Secret{ARN: st.ARN, Name: st.Name, Region: st.Region, RotationEnabled: st.Enabled,
+			LastRotationFailed: st.Failed, Reason: reason, LastRotated: st.LastRotated})
+	}
+	return out, nil
 }

@@ -312,7 +312,7 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	// Every signed request notes its access key's last use (posture.go).
 	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
 	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
-		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge)})
+		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
 	api := awsjson.New(awsjson.Config{
 		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc)},
 		Verifier:   apiVerifier,

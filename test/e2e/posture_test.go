@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 type postureFinding struct {
@@ -107,6 +108,10 @@ func TestPosture(t *testing.T) {
 	_, err = c.EnableKeyRotation(bg(), &kms.EnableKeyRotationInput{KeyId: pubKey.KeyId})
 	mustOK(t, err, "EnableKeyRotation")
 
+	// A secret without rotation.
+	sec, err := s.smClient("us-east-1", rootAKID, rootSecret).CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String("posture/db"), SecretString: aws.String("pw-not-rotated")})
+	mustOK(t, err, "CreateSecret")
+
 	// An IAM user with an access key, allowed to list findings.
 	ic := s.iamClient(rootAKID, rootSecret)
 	_, err = ic.CreateUser(bg(), &iam.CreateUserInput{UserName: aws.String("auditor")})
@@ -125,6 +130,26 @@ func TestPosture(t *testing.T) {
 	if err != nil {
 		t.Fatalf("arca posture as the auditor: %v %s", err, raw)
 	}
+	// GetAccessKeyLastUsed sees the auditor's signed calls; a new key is N/A.
+	lu, err := ic.GetAccessKeyLastUsed(bg(), &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(uid)})
+	mustOK(t, err, "GetAccessKeyLastUsed")
+	if lu.AccessKeyLastUsed == nil || lu.AccessKeyLastUsed.LastUsedDate == nil || aws.ToString(lu.AccessKeyLastUsed.ServiceName) != "arca" ||
+		aws.ToString(lu.AccessKeyLastUsed.Region) != "us-east-1" || aws.ToString(lu.UserName) != "auditor" ||
+		time.Since(*lu.AccessKeyLastUsed.LastUsedDate) > 5*time.Minute {
+		t.Errorf("GetAccessKeyLastUsed = %+v %+v", lu, lu.AccessKeyLastUsed)
+	}
+	ak2, err := ic.CreateAccessKey(bg(), &iam.CreateAccessKeyInput{UserName: aws.String("auditor")})
+	mustOK(t, err, "CreateAccessKey")
+	lu, err = ic.GetAccessKeyLastUsed(bg(), &iam.GetAccessKeyLastUsedInput{AccessKeyId: ak2.AccessKey.AccessKeyId})
+	mustOK(t, err, "GetAccessKeyLastUsed")
+	if lu.AccessKeyLastUsed.LastUsedDate != nil || aws.ToString(lu.AccessKeyLastUsed.ServiceName) != "N/A" || aws.ToString(lu.AccessKeyLastUsed.Region) != "N/A" {
+		t.Errorf("unused key: %+v", lu.AccessKeyLastUsed)
+	}
+	_, err = ic.GetAccessKeyLastUsed(bg(), &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String("AKIAUNKNOWNUNKNOWN00")})
+	wantCode(t, err, "NoSuchEntity", "GetAccessKeyLastUsed of an unknown key")
+	_, err = ic.DeleteAccessKey(bg(), &iam.DeleteAccessKeyInput{UserName: aws.String("auditor"), AccessKeyId: ak2.AccessKey.AccessKeyId})
+	mustOK(t, err, "DeleteAccessKey")
+
 	want := []struct{ id, key, detail string }{
 		{"ARCA-KMS-001", *noRot.KeyId, "rotation is disabled"},
 		{"ARCA-KMS-002", *del.KeyId, sched.DeletionDate.UTC().Format(time.RFC3339)},
@@ -132,6 +157,7 @@ func TestPosture(t *testing.T) {
 		{"ARCA-KMS-004", *imp.KeyId, "expires on " + validTo.UTC().Format("2006-01-02")},
 		{"ARCA-POL-001", *pubKey.KeyId, `Sid "Everyone"`},
 		{"ARCA-IAM-003", ":root", "signed kms calls"},
+		{"ARCA-SM-001", *sec.ARN, "posture/db has no rotation"},
 	}
 	for _, w := range want {
 		f := findingFor(fs, w.id, w.key)
@@ -144,6 +170,9 @@ func TestPosture(t *testing.T) {
 		}
 	}
 	for _, f := range fs {
+		if strings.Contains(f.Detail, "pw-not-rotated") {
+			t.Errorf("a secret value in a finding: %+v", f)
+		}
 		if strings.HasSuffix(f.ResourceArn, *rot.KeyId) {
 			t.Errorf("healthy key reported: %+v", f)
 		}
