@@ -52,8 +52,17 @@ type Config struct {
 	// every other node's changes (it is cut off from the database); past
 	// it, key operations fail with a retryable error.
 	MaxStaleness time.Duration `yaml:"max_staleness"`
-	// Seal is the seal type outside dev mode. None is implemented yet.
+	// Seal is the seal type outside dev mode: shamir (the default), or an
+	// auto-unseal seal.
 	Seal string `yaml:"seal"`
+	// TLSCertFile and TLSKeyFile are the server certificate (chain) and key,
+	// PEM; reloaded on SIGHUP. When both are empty (and TLS is on) a
+	// self-signed certificate is generated in the data dir.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// TLSDisable serves plain HTTP outside dev mode (behind a TLS-terminating
+	// proxy only).
+	TLSDisable bool `yaml:"tls_disable"`
 	// SchedulerInterval is how often the scheduler looks for due rotations
 	// and deletions.
 	SchedulerInterval time.Duration `yaml:"scheduler_interval"`
@@ -71,6 +80,9 @@ type Config struct {
 	AuditRetention Duration `yaml:"audit_retention"`
 	// PostureAccessKeyMaxAge flags access keys older than this.
 	PostureAccessKeyMaxAge Duration `yaml:"posture_access_key_max_age"`
+	// Rotators are the secret rotators RotationLambdaARN selects (YAML
+	// only; rotators.go).
+	Rotators []Rotator `yaml:"rotators"`
 }
 
 // OIDCProvider is one trusted OIDC issuer (AWS: an IAM OIDC identity
@@ -139,9 +151,18 @@ var fields = []field{
 	{"storage", "ARCA_STORAGE", "storage backend: bolt or postgres (DSN from ARCA_POSTGRES_DSN or postgres_dsn in the config file)",
 		func(c *Config, v string) error { c.Storage = v; return nil },
 		func(c Config) string { return c.Storage }},
-	{"seal", "ARCA_SEAL", "seal type outside dev mode",
+	{"seal", "ARCA_SEAL", "seal type outside dev mode: shamir (default)",
 		func(c *Config, v string) error { c.Seal = v; return nil },
 		func(c Config) string { return c.Seal }},
+	{"tls-cert-file", "ARCA_TLS_CERT_FILE", "TLS certificate (PEM) outside dev mode; reloaded on SIGHUP",
+		func(c *Config, v string) error { c.TLSCertFile = v; return nil },
+		func(c Config) string { return c.TLSCertFile }},
+	{"tls-key-file", "ARCA_TLS_KEY_FILE", "TLS private key (PEM) for --tls-cert-file",
+		func(c *Config, v string) error { c.TLSKeyFile = v; return nil },
+		func(c Config) string { return c.TLSKeyFile }},
+	{"tls-disable", "ARCA_TLS_DISABLE", "serve plain HTTP outside dev mode (only behind a TLS-terminating proxy)",
+		func(c *Config, v string) (err error) { c.TLSDisable, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.TLSDisable) }},
 	{"scheduler-interval", "ARCA_SCHEDULER_INTERVAL", "how often due rotations and deletions are performed",
 		func(c *Config, v string) (err error) { c.SchedulerInterval, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.SchedulerInterval.String() }},
@@ -177,7 +198,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	d := Defaults()
 	fs.String("config", "", "YAML configuration file (env ARCA_CONFIG)")
 	for _, f := range fields {
-		if f.flag == "dev" {
+		if f.flag == "dev" || f.flag == "tls-disable" {
 			fs.Bool(f.flag, false, f.help+" (env "+f.env+")")
 			continue
 		}
@@ -297,11 +318,15 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file and tls_key_file must be set together"))
+	}
 	if c.Dev && c.Seal != "" && c.Seal != "dev" {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))
 	}
 	errs = append(errs, validateOIDC(c.OIDCProviders)...)
 	errs = append(errs, c.validateAudit()...)
+	errs = append(errs, validateRotators(c.Rotators)...)
 	return errors.Join(errs...)
 }
 

@@ -178,6 +178,11 @@ type Store struct {
 	// that has lost sight of the other nodes' changes for too long refuses
 	// rather than serve what may be stale (SetGate).
 	gate atomic.Pointer[func() error]
+
+	// keyAliases caches each key's alias names (see KeyAliases); written
+	// only under writeMu.
+	keyAliasMu sync.RWMutex
+	keyAliases map[grantKey][]string
 }
 
 // SetGate installs fn, called on every key and alias lookup; when it
@@ -528,6 +533,7 @@ func (s *Store) DestroyInSet(ctx context.Context, account, region, id string, fn
 	for _, p := range removedAliases {
 		s.aliases.Delete(p)
 	}
+	s.dropKeyAliases(account, region, id)
 	return nil
 }
 
@@ -588,6 +594,7 @@ func (s *Store) Forget(account, region, id string) {
 	s.gen.Add(1)
 	s.keys.Delete(keyPath(account, region, id))
 	s.dropGrants(account, region, id)
+	s.dropKeyAliases(account, region, id)
 }
 
 // ForgetAll drops every cached key, alias and grant set, for when changes
@@ -601,6 +608,7 @@ func (s *Store) ForgetAll() {
 	s.grantsMu.Lock()
 	clear(s.grants)
 	s.grantsMu.Unlock()
+	s.dropAllKeyAliases()
 }
 
 // InvalidatePath drops what the store cached from the storage key p, which
@@ -622,6 +630,7 @@ func (s *Store) InvalidatePath(p string) {
 		defer s.invMu.Unlock()
 		s.gen.Add(1)
 		s.aliases.Delete(aliasPrefix(account, region) + rest)
+		s.dropAllKeyAliases()
 	}
 }
 
@@ -647,6 +656,7 @@ func (s *Store) CreateAlias(ctx context.Context, a *Alias) error {
 	}
 	c := *a
 	s.aliases.Store(p, &c)
+	s.dropKeyAliases(a.Account, a.Region, a.TargetKeyID)
 	return nil
 }
 
@@ -684,6 +694,7 @@ func (s *Store) UpdateAlias(ctx context.Context, account, region, name, target s
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var updated Alias
+	var oldTarget string
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
 		raw, err := tx.Get(ctx, p)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -695,6 +706,7 @@ func (s *Store) UpdateAlias(ctx context.Context, account, region, name, target s
 		if err := json.Unmarshal(raw, &updated); err != nil {
 			return err
 		}
+		oldTarget = updated.TargetKeyID
 		updated.TargetKeyID, updated.Updated = target, now
 		rec, err := json.Marshal(&updated)
 		if err != nil {
@@ -706,6 +718,7 @@ func (s *Store) UpdateAlias(ctx context.Context, account, region, name, target s
 		return err
 	}
 	s.aliases.Store(p, &updated)
+	s.dropKeyAliases(account, region, oldTarget, target)
 	return nil
 }
 
@@ -714,18 +727,26 @@ func (s *Store) DeleteAlias(ctx context.Context, account, region, name string) e
 	p := aliasPath(account, region, name)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	var target string
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
-		if _, err := tx.Get(ctx, p); errors.Is(err, storage.ErrNotFound) {
+		raw, err := tx.Get(ctx, p)
+		if errors.Is(err, storage.ErrNotFound) {
 			return ErrNotFound
 		} else if err != nil {
 			return err
 		}
+		var a Alias
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return err
+		}
+		target = a.TargetKeyID
 		return tx.Delete(ctx, p)
 	})
 	if err != nil {
 		return err
 	}
 	s.aliases.Delete(p)
+	s.dropKeyAliases(account, region, target)
 	return nil
 }
 
@@ -750,4 +771,28 @@ func (s *Store) ListAliases(ctx context.Context, account, region, after string, 
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// Wipe destroys every cached unwrapped key material and empties the caches.
+// The server calls it when Arca is sealed, after the requests that were
+// using this Store have finished; a later call on the Store reads storage
+// again (and fails while the barrier is sealed).
+func (s *Store) Wipe() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.keys.Range(func(k, v any) bool {
+		e := v.(*entry)
+		e.mu.Lock()
+		for _, m := range e.mats {
+			m.Destroy()
+		}
+		clear(e.mats)
+		e.mu.Unlock()
+		s.keys.Delete(k)
+		return true
+	})
+	s.aliases.Clear()
+	s.grantsMu.Lock()
+	clear(s.grants)
+	s.grantsMu.Unlock()
 }

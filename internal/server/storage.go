@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
-	"github.com/arca-kms/arca/internal/barrier"
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/iam"
 	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/storage/postgres"
@@ -34,15 +35,67 @@ func openStorage(ctx context.Context, cfg config.Config, node string, log *slog.
 	}
 }
 
+// invalidator holds the caches of the live services (rebuilt at every
+// unseal), for the storage watcher to drop entries from.
+type invalidator struct {
+	mu  sync.RWMutex
+	ks  *keystore.Store
+	ids *iam.Store
+	sec *secrets.Service
+	// gateFn, set before any service is built, is the keystore's
+	// staleness check (nil with an unshared backend).
+	gateFn func() error
+}
+
+// set installs the live caches (nil, nil when sealing) and gates the
+// keystore on the backend keeping up.
+func (v *invalidator) set(ks *keystore.Store, ids *iam.Store, sec *secrets.Service) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ks, v.ids, v.sec = ks, ids, sec
+	if ks != nil && v.gateFn != nil {
+		ks.SetGate(v.gateFn)
+	}
+}
+
+// apply drops what the change invalidates from the live caches.
+func (v *invalidator) apply(c storage.Change) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.ks == nil {
+		return
+	}
+	if c.All {
+		v.ks.ForgetAll()
+		v.ids.ForgetAll()
+		v.sec.ForgetAll()
+		return
+	}
+	for _, k := range c.Keys {
+		v.ks.InvalidatePath(k)
+		v.ids.InvalidatePath(k)
+		v.sec.InvalidatePath(k)
+	}
+}
+
+// gate is the keystore's staleness check.
+func (v *invalidator) gate(w storage.Watcher, bound time.Duration) func() error {
+	return func() error {
+		if lag := time.Since(w.Synced()); lag > bound {
+			return fmt.Errorf("storage: no sight of other nodes' changes for %v (max_staleness %v): %w",
+				lag.Round(time.Millisecond), bound, storage.ErrUnavailable)
+		}
+		return nil
+	}
+}
+
 // watchStorage, when the backend is shared with other nodes, drops from
 // this node's caches whatever another node changed (keystore: keys, their
-// material, grants, aliases; iam: identities; the barrier's keyring), and
-// gates the keystore's cache on the backend keeping up: a node that has not
-// confirmed for cfg.MaxStaleness that it has seen every change refuses key
-// operations with a retryable error instead of serving what may be stale.
-// The returned function stops the keyring reloader.
-func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Config, log *slog.Logger,
-	b *barrier.Barrier, seal barrier.Wrapper, ks *keystore.Store, ids *iam.Store) func() {
+// material, grants, aliases; iam: identities; secrets: records and
+// values) and reloads the barrier
+// keyring when another node rewrote it. With a backend that is not shared
+// (bolt) it does nothing. The returned function stops the keyring reloader.
+func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Config, log *slog.Logger, c *core, inv *invalidator) func() {
 	w, ok := backend.(storage.Watcher)
 	if !ok {
 		return func() {}
@@ -59,9 +112,13 @@ func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Confi
 			case <-rctx.Done():
 				return
 			case <-reload:
-				if err := b.Unseal(rctx, seal); err != nil && rctx.Err() == nil {
-					log.Error("reloading the barrier keyring changed by another node", "err", err)
+				c.mu.Lock()
+				if c.wrapper != nil {
+					if err := c.b.Unseal(rctx, c.wrapper); err != nil && rctx.Err() == nil {
+						log.Error("reloading the barrier keyring changed by another node", "err", err)
+					}
 				}
+				c.mu.Unlock()
 			}
 		}
 	}()
@@ -71,37 +128,25 @@ func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Confi
 		default:
 		}
 	}
-	w.Watch(func(c storage.Change) {
-		if c.All {
-			ks.ForgetAll()
-			ids.ForgetAll()
+	w.Watch(func(ch storage.Change) {
+		inv.apply(ch)
+		if ch.All {
 			kick()
 			return
 		}
-		for _, k := range c.Keys {
-			ks.InvalidatePath(k)
-			ids.InvalidatePath(k)
+		for _, k := range ch.Keys {
 			if k == "core/keyring" {
 				kick()
 			}
 		}
 	})
-	bound := cfg.MaxStaleness
-	ks.SetGate(func() error {
-		if lag := time.Since(w.Synced()); lag > bound {
-			return fmt.Errorf("storage: no sight of other nodes' changes for %v (max_staleness %v): %w",
-				lag.Round(time.Millisecond), bound, storage.ErrUnavailable)
-		}
-		return nil
-	})
+	inv.gateFn = inv.gate(w, cfg.MaxStaleness)
 	return func() { cancel(); <-done }
 }
 
-// storageStatus is /healthz's status: "stale" (HTTP 503, so load balancers
-// skip the node) while a shared backend is past the staleness bound.
-func storageStatus(backend storage.Backend, bound time.Duration) string {
-	if w, ok := backend.(storage.Watcher); ok && time.Since(w.Synced()) > bound {
-		return "stale"
-	}
-	return "ok"
+// storageStale reports whether a shared backend is past the staleness
+// bound: /healthz then answers 503 "stale" so load balancers skip the node.
+func storageStale(backend storage.Backend, bound time.Duration) bool {
+	w, ok := backend.(storage.Watcher)
+	return ok && time.Since(w.Synced()) > bound
 }

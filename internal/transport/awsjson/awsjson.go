@@ -271,7 +271,7 @@ func (e *httpError) Error() string { return string(e.code) + ": " + e.msg }
 // 400, and only their own faults with 5xx.
 func statusOf(code svcerr.Code) int {
 	switch code {
-	case svcerr.Internal, svcerr.KeyUnavailable, svcerr.InternalFailure:
+	case svcerr.Internal, svcerr.KeyUnavailable, svcerr.InternalFailure, svcerr.InternalServiceError:
 		return http.StatusInternalServerError
 	case svcerr.DependencyTimeout, svcerr.ServiceUnavailable:
 		return http.StatusServiceUnavailable
