@@ -164,14 +164,9 @@ func (sc *Scheduler) Run(ctx context.Context) {
 	t := time.NewTicker(sc.Interval)
 	defer t.Stop()
 	defer func() {
-		if sc.epoch.Load() == 0 {
-			return
-		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := sc.Lease.Release(rctx, "scheduler", sc.Holder); err != nil {
-			sc.Logger.Warn("releasing the scheduler lease", "err", err)
-		}
+		sc.Release(rctx)
 	}()
 	for {
 		sc.once(ctx)
@@ -182,6 +177,19 @@ func (sc *Scheduler) Run(ctx context.Context) {
 		case <-sc.Kick:
 		}
 	}
+}
+
+// Release gives up the scheduler lease if this scheduler holds it, so that
+// another node takes over at once; the next sweep may take it again.
+func (sc *Scheduler) Release(ctx context.Context) {
+	if sc.epoch.Swap(0) == 0 {
+		return
+	}
+	if err := sc.Lease.Release(ctx, "scheduler", sc.Holder); err != nil {
+		sc.Logger.Warn("releasing the scheduler lease", "err", err)
+		return
+	}
+	sc.Logger.Info("scheduler lease released", "holder", sc.Holder)
 }
 
 // SweepNow runs one lease-guarded sweep at once, for the dev clock control.

@@ -48,6 +48,10 @@ type services struct {
 	// stop stops background work and wipes the services' caches of
 	// unwrapped material. It returns once the background work has ended.
 	stop func()
+	// release, run while the barrier is still open, gives up the
+	// scheduler lease so another node (or this one, restarted) takes over
+	// at once instead of after its expiry. May be nil.
+	release func()
 }
 
 // rootAuthenticator checks that a request is SigV4-signed by an account
@@ -153,6 +157,9 @@ func (c *core) seal() {
 	svc := c.live.Swap(nil)
 	if c.rewrapCancel != nil {
 		c.rewrapCancel()
+	}
+	if svc != nil && svc.release != nil {
+		svc.release()
 	}
 	c.b.Seal()
 	if svc != nil {

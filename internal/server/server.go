@@ -377,6 +377,11 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 		ensureRoot: func(ctx context.Context, id string, secret []byte) (string, []byte, error) {
 			return ids.EnsureRootAccessKey(ctx, cfg.AccountID, id, secret)
 		},
+		release: func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			sched.Release(rctx)
+		},
 		stop: func() {
 			if d.inv != nil {
 				d.inv.set(nil, nil, nil)

@@ -492,7 +492,7 @@ func TestClusterNoSecretsInDatabase(t *testing.T) {
 	mustOK(t, err, "connect")
 	defer conn.Close(bg())
 	var dump bytes.Buffer
-	for _, q := range []string{"SELECT key, value FROM arca_kv", "SELECT node::bytea, array_to_string(keys, ',')::bytea FROM arca_changes"} {
+	for _, q := range []string{"SELECT key, value FROM arca_kv", "SELECT convert_to(node, 'UTF8'), k FROM arca_changes, unnest(keys) AS k"} {
 		rows, err := conn.Query(bg(), q)
 		mustOK(t, err, q)
 		n := 0
@@ -506,6 +506,7 @@ func TestClusterNoSecretsInDatabase(t *testing.T) {
 			n++
 		}
 		rows.Close()
+		mustOK(t, rows.Err(), q)
 		if n == 0 {
 			t.Errorf("%s: no rows: the test reads nothing", q)
 		}
