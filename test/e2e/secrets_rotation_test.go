@@ -169,11 +169,11 @@ func currentVersion(t *testing.T, c *sm.Client, id string) (string, map[string][
 	return "", d.VersionIdsToStages
 }
 
-// TestSecretsRotationWebhook rotates a secret through a webhook rotator: an
+// TestSecretsRotationScheduled rotates a secret through a webhook rotator: an
 // immediate rotation, a scheduled one on the moved clock whose setSecret
 // fails (AWSCURRENT untouched, AWSPENDING kept, the failure recorded and
 // logged), and its retry after the backoff with the same version ID.
-func TestSecretsRotationWebhook(t *testing.T) {
+func TestSecretsRotationScheduled(t *testing.T) {
 	t.Parallel()
 	hook := &hookRotation{t: t, key: []byte("webhook-hmac-key-for-e2e-0123456789")}
 	hs := httptest.NewServer(hook)
