@@ -113,6 +113,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if c.rewrapDone != nil {
 			<-c.rewrapDone
 		}
+		// An auto-unseal seal may hold sessions (an HSM's) to release.
+		if cl, ok := c.auto.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				log.Warn("closing the seal", "err", err)
+			}
+		}
 	}()
 
 	var akid string
@@ -280,7 +286,8 @@ func startSealed(ctx context.Context, cfg config.Config, log *slog.Logger, c *co
 // configured seal type it returns the barrier.Wrapper that opens the
 // keyring without operators (an HSM over PKCS#11, another KMS), and the
 // type name recorded in the seal config. For Shamir (the default) it
-// returns a nil Wrapper: operators unseal with shares.
+// returns a nil Wrapper: operators unseal with shares. A Wrapper that is
+// also an io.Closer is closed when the server stops.
 func openAutoSeal(_ context.Context, cfg config.Config, _ *slog.Logger) (barrier.Wrapper, string, error) {
 	switch cfg.Seal {
 	case "", seal.TypeShamir:
