@@ -664,3 +664,27 @@ func (s *Store) ListAliases(ctx context.Context, account, region, after string, 
 	}
 	return out, nil
 }
+
+// Wipe destroys every cached unwrapped key material and empties the caches.
+// The server calls it when Arca is sealed, after the requests that were
+// using this Store have finished; a later call on the Store reads storage
+// again (and fails while the barrier is sealed).
+func (s *Store) Wipe() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.keys.Range(func(k, v any) bool {
+		e := v.(*entry)
+		e.mu.Lock()
+		for _, m := range e.mats {
+			m.Destroy()
+		}
+		clear(e.mats)
+		e.mu.Unlock()
+		s.keys.Delete(k)
+		return true
+	})
+	s.aliases.Clear()
+	s.grantsMu.Lock()
+	clear(s.grants)
+	s.grantsMu.Unlock()
+}
