@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/arca-kms/arca/internal/barrier"
 	"github.com/arca-kms/arca/internal/barrier/seal"
@@ -48,7 +51,11 @@ type migration struct {
 func migrateRequired(stored seal.Config, typ string) error {
 	what := fmt.Sprintf("the %q seal", stored.Type)
 	if stored.Type == typ {
-		what = fmt.Sprintf("the %q seal with another key (%v)", typ, stored.Params)
+		var ps []string
+		for _, k := range slices.Sorted(maps.Keys(stored.Params)) {
+			ps = append(ps, k+"="+stored.Params[k])
+		}
+		what = fmt.Sprintf("the %q seal with another key (recorded: %s)", typ, strings.Join(ps, " "))
 	}
 	return fmt.Errorf("this data dir is sealed with %s but the server is configured with the %q seal: "+
 		"to move the root key to the configured seal, start once with --seal-migrate (config seal_migrate: true), "+

@@ -84,6 +84,18 @@ func (h *softHSM) listObjects(t *testing.T) string {
 	return string(out)
 }
 
+// deleteKey deletes the secret key labelled label from the token.
+func (h *softHSM) deleteKey(t *testing.T, label string) {
+	t.Helper()
+	tool := requireTool(t, "pkcs11-tool", "opensc")
+	cmd := exec.Command(tool, "--module", softhsmModule, "--token-label", h.token, "--login", "--pin", hsmPIN,
+		"--delete-object", "--type", "secrkey", "--label", label)
+	cmd.Env = append(cleanEnv(), "SOFTHSM2_CONF="+h.conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pkcs11-tool --delete-object: %v\n%s", err, out)
+	}
+}
+
 // failStart runs `arca server ARGS` expecting it to exit with an error
 // within 60 s, and returns its output.
 func failStart(t *testing.T, env []string, args ...string) string {
@@ -165,11 +177,10 @@ func TestPKCS11AutoUnseal(t *testing.T) {
 			if !strings.Contains(out, "ARCA_PKCS11_PIN") {
 				t.Errorf("no PIN: server output:\n%s", out)
 			}
-			// A key label the token lacks, on an initialized data dir, is
-			// an error (never a new key that could not open the data).
+			// Another key label than the one recorded is a seal migration.
 			out = failStart(t, h.env(hsmPIN), "--data-dir", s.dataDir, "--config", h.config(t, "no-such-key", mech, ""))
-			if !strings.Contains(out, `"no-such-key"`) || !strings.Contains(out, "key_label") {
-				t.Errorf("missing key: server output:\n%s", out)
+			if !strings.Contains(out, "key_label=arca-root") || !strings.Contains(out, "--seal-migrate") {
+				t.Errorf("changed key label: server output:\n%s", out)
 			}
 			// A token that is not there.
 			bad := filepath.Join(t.TempDir(), "bad.yaml")
@@ -177,6 +188,13 @@ func TestPKCS11AutoUnseal(t *testing.T) {
 			out = failStart(t, h.env(hsmPIN), "--data-dir", s.dataDir, "--config", bad)
 			if !strings.Contains(out, `"other-token"`) || !strings.Contains(out, "softhsm2-util --init-token") {
 				t.Errorf("missing token: server output:\n%s", out)
+			}
+			// The recorded key gone from the token: an error naming it
+			// (never a new key, which could not open the data).
+			h.deleteKey(t, "arca-root")
+			out = failStart(t, h.env(hsmPIN), "--data-dir", s.dataDir, "--config", conf)
+			if !strings.Contains(out, `no secret key labelled "arca-root"`) || !strings.Contains(out, "key_label") {
+				t.Errorf("missing key: server output:\n%s", out)
 			}
 			// The PIN never reaches the log of a good run either.
 			if b, _ := os.ReadFile(s.logPath); bytes.Contains(b, []byte(hsmPIN)) {
