@@ -613,3 +613,36 @@ func TestPoliciesHitAllocatesNothing(t *testing.T) {
 		t.Errorf("Principal cache hit allocates %v times", n)
 	}
 }
+
+// TestEntityQuotas: an account holds at most maxUsers users and maxRoles
+// roles; deleting one makes room again.
+func TestEntityQuotas(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	s.maxUsers, s.maxRoles = 2, 1
+	const a = "111122223333"
+	mkUser(t, s, a, "u1", "/")
+	mkUser(t, s, a, "u2", "/")
+	if err := s.CreateUser(ctx, &User{Account: a, Name: "u3", ID: "AIDAU3U3U3U3U3U3U3U3", Path: "/"}); !errors.Is(err, ErrUserLimit) {
+		t.Errorf("third user = %v, want ErrUserLimit", err)
+	}
+	if err := s.DeleteUser(ctx, a, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, &User{Account: a, Name: "u3", ID: "AIDAU3U3U3U3U3U3U3U3", Path: "/"}); err != nil {
+		t.Errorf("user after a deletion = %v", err)
+	}
+	if err := s.CreateRole(ctx, &Role{Account: a, Name: "r1", ID: "AROAR1R1R1R1R1R1R1R1", Path: "/", TrustPolicy: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRole(ctx, &Role{Account: a, Name: "r2", ID: "AROAR2R2R2R2R2R2R2R2", Path: "/", TrustPolicy: "{}"}); !errors.Is(err, ErrRoleLimit) {
+		t.Errorf("second role = %v, want ErrRoleLimit", err)
+	}
+	// Another account has its own quota.
+	if _, _, err := s.EnsureRootAccessKey(ctx, "444455556666", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRole(ctx, &Role{Account: "444455556666", Name: "r1", ID: "AROAR3R3R3R3R3R3R3R3", Path: "/", TrustPolicy: "{}"}); err != nil {
+		t.Errorf("role in another account = %v", err)
+	}
+}

@@ -70,16 +70,17 @@ func listRecords[T any](ctx context.Context, r storage.Reader, prefix, marker st
 
 // CreateUser stores u, a new user of u.Account. ErrExists when the account
 // has a user of that name in any case; ErrNoSuchAccount when the account
-// does not exist.
+// does not exist; ErrUserLimit when it has MaxUsersPerAccount users.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
-	return s.createEntity(ctx, u.Account, userPath(u.Account, u.Name), u)
+	return s.createEntity(ctx, u.Account, userPath(u.Account, u.Name), u, acctPrefix(u.Account, "user"), s.maxUsers, ErrUserLimit)
 }
 
 // createEntity stores v at path, a new user or role of account:
 // ErrNoSuchAccount when the account does not exist, ErrExists when path
 // (whose name part is lower-cased, so names are unique in any case) is
-// taken.
-func (s *Store) createEntity(ctx context.Context, account, path string, v any) error {
+// taken, and full when the account already has max entities under
+// prefix.
+func (s *Store) createEntity(ctx context.Context, account, path string, v any, prefix string, max int, full error) error {
 	return s.b.Update(ctx, func(tx storage.Tx) error {
 		if ok, err := exists(ctx, tx, accountPath(account)); err != nil || !ok {
 			if err == nil {
@@ -92,6 +93,11 @@ func (s *Store) createEntity(ctx context.Context, account, path string, v any) e
 				err = ErrExists
 			}
 			return err
+		}
+		if es, err := tx.List(ctx, prefix, "", max); err != nil {
+			return err
+		} else if len(es) >= max {
+			return full
 		}
 		return putJSON(ctx, tx, path, v)
 	})

@@ -1,13 +1,16 @@
 package iamsvc
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/iam"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/storage/memory"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
@@ -514,4 +517,74 @@ func TestEncodeDocument(t *testing.T) {
 			t.Errorf("encodeDocument(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestPolicyLintWarnings: an accepted but overly broad inline policy is
+// reported in the server log with the finding's ID; a narrow one is not.
+func TestPolicyLintWarnings(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var buf bytes.Buffer
+	f.s.log = slog.New(slog.NewTextHandler(&buf, nil))
+	_, err := f.s.CreateUser(f.ctx, f.root, &CreateUserInput{UserName: "lint"})
+	f.must(t, err)
+	_, err = f.s.CreateRole(f.ctx, f.root, &CreateRoleInput{RoleName: "lint", AssumeRolePolicyDocument: trust})
+	f.must(t, err)
+	_, err = f.s.PutUserPolicy(f.ctx, f.root, &PutUserPolicyInput{UserName: "lint", PolicyName: "narrow",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:111122223333:key/k"}`)})
+	f.must(t, err)
+	if buf.Len() != 0 {
+		t.Errorf("a narrow policy was reported: %s", buf.String())
+	}
+	_, err = f.s.PutUserPolicy(f.ctx, f.root, &PutUserPolicyInput{UserName: "lint", PolicyName: "broad",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":"kms:*","Resource":"*"}`)})
+	f.must(t, err)
+	_, err = f.s.PutRolePolicy(f.ctx, f.root, &PutRolePolicyInput{RoleName: "lint", PolicyName: "escalate",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}`)})
+	f.must(t, err)
+	log := buf.String()
+	for _, want := range []string{
+		`msg="identity policy lint" owner=arn:aws:iam::111122223333:user/lint policy=broad`, "finding=" + policy.LintWildcardAction,
+		`owner=arn:aws:iam::111122223333:role/lint policy=escalate`, "finding=" + policy.LintEscalation,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// TestResourceTagConditions: IAM operations on a user or role see its tags
+// as aws:ResourceTag/*, so a policy can confine a principal to the
+// entities of its team; tagging operations see the current tags too.
+func TestResourceTagConditions(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, u := range []struct{ name, team string }{{"alice", "blue"}, {"bob", "blue"}, {"carol", "red"}} {
+		_, err := f.s.CreateUser(f.ctx, f.root, &CreateUserInput{UserName: u.name, Tags: []Tag{{Key: "team", Value: u.team}}})
+		f.must(t, err)
+	}
+	for _, r := range []struct{ name, team string }{{"blue-app", "blue"}, {"red-app", "red"}} {
+		_, err := f.s.CreateRole(f.ctx, f.root, &CreateRoleInput{RoleName: r.name, AssumeRolePolicyDocument: trust, Tags: []Tag{{Key: "team", Value: r.team}}})
+		f.must(t, err)
+	}
+	_, err := f.s.PutUserPolicy(f.ctx, f.root, &PutUserPolicyInput{UserName: "alice", PolicyName: "team",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":["iam:GetUser","iam:GetRole","iam:TagUser"],"Resource":"*",
+		  "Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:PrincipalTag/team}"}}}`)})
+	f.must(t, err)
+	alice := f.userCall("alice")
+	_, err = f.s.GetUser(f.ctx, alice, &GetUserInput{UserName: "bob"})
+	f.must(t, err)
+	_, err = f.s.GetUser(f.ctx, alice, &GetUserInput{UserName: "carol"})
+	wantErr(t, "GetUser carol", err, svcerr.AccessDenied, "iam:GetUser")
+	_, err = f.s.GetRole(f.ctx, alice, &RoleNameInput{RoleName: "blue-app"})
+	f.must(t, err)
+	_, err = f.s.GetRole(f.ctx, alice, &RoleNameInput{RoleName: "red-app"})
+	wantErr(t, "GetRole red-app", err, svcerr.AccessDenied, "iam:GetRole")
+	_, err = f.s.TagUser(f.ctx, alice, &TagUserInput{UserName: "bob", Tags: []Tag{{Key: "env", Value: "x"}}})
+	f.must(t, err)
+	_, err = f.s.TagUser(f.ctx, alice, &TagUserInput{UserName: "carol", Tags: []Tag{{Key: "team", Value: "blue"}}})
+	wantErr(t, "TagUser carol", err, svcerr.AccessDenied, "iam:TagUser")
+	// A user that does not exist has no tags: denied, not NoSuchEntity.
+	_, err = f.s.GetUser(f.ctx, alice, &GetUserInput{UserName: "nobody"})
+	wantErr(t, "GetUser nobody", err, svcerr.AccessDenied, "iam:GetUser")
 }
