@@ -52,6 +52,17 @@ type Config struct {
 	// TLSDisable serves plain HTTP outside dev mode (behind a TLS-terminating
 	// proxy only).
 	TLSDisable bool `yaml:"tls_disable"`
+	// TLSClientCAFile turns on mutual TLS: client certificates are verified
+	// against these CAs (PEM). A request may still come without one unless
+	// TLSRequireClientCert is set.
+	TLSClientCAFile string `yaml:"tls_client_ca_file"`
+	// TLSRequireClientCert refuses API requests without a verified client
+	// certificate (/healthz and the operator endpoints stay reachable).
+	TLSRequireClientCert bool `yaml:"tls_require_client_cert"`
+	// TLSClientPrincipals binds client certificates to principals: a request
+	// with a certificate whose subject common name is listed must be signed
+	// by that principal's credentials. YAML only.
+	TLSClientPrincipals []TLSClientPrincipal `yaml:"tls_client_principals"`
 	// SchedulerInterval is how often the scheduler looks for due rotations
 	// and deletions.
 	SchedulerInterval time.Duration `yaml:"scheduler_interval"`
@@ -72,6 +83,13 @@ type Config struct {
 	// Rotators are the secret rotators RotationLambdaARN selects (YAML
 	// only; rotators.go).
 	Rotators []Rotator `yaml:"rotators"`
+}
+
+// TLSClientPrincipal maps a client certificate's subject common name to
+// the ARN of the principal allowed to sign requests over it.
+type TLSClientPrincipal struct {
+	CommonName string `yaml:"common_name"`
+	Principal  string `yaml:"principal"`
 }
 
 // OIDCProvider is one trusted OIDC issuer (AWS: an IAM OIDC identity
@@ -151,6 +169,12 @@ var fields = []field{
 	{"tls-disable", "ARCA_TLS_DISABLE", "serve plain HTTP outside dev mode (only behind a TLS-terminating proxy)",
 		func(c *Config, v string) (err error) { c.TLSDisable, err = strconv.ParseBool(v); return },
 		func(c Config) string { return strconv.FormatBool(c.TLSDisable) }},
+	{"tls-client-ca-file", "ARCA_TLS_CLIENT_CA_FILE", "CA certificates (PEM) that client certificates are verified against (mutual TLS)",
+		func(c *Config, v string) error { c.TLSClientCAFile = v; return nil },
+		func(c Config) string { return c.TLSClientCAFile }},
+	{"tls-require-client-cert", "ARCA_TLS_REQUIRE_CLIENT_CERT", "refuse API requests without a verified client certificate",
+		func(c *Config, v string) (err error) { c.TLSRequireClientCert, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.TLSRequireClientCert) }},
 	{"scheduler-interval", "ARCA_SCHEDULER_INTERVAL", "how often due rotations and deletions are performed",
 		func(c *Config, v string) (err error) { c.SchedulerInterval, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.SchedulerInterval.String() }},
@@ -183,7 +207,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	d := Defaults()
 	fs.String("config", "", "YAML configuration file (env ARCA_CONFIG)")
 	for _, f := range fields {
-		if f.flag == "dev" || f.flag == "tls-disable" {
+		if f.flag == "dev" || f.flag == "tls-disable" || f.flag == "tls-require-client-cert" {
 			fs.Bool(f.flag, false, f.help+" (env "+f.env+")")
 			continue
 		}
@@ -292,6 +316,22 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("tls_cert_file and tls_key_file must be set together"))
+	}
+	if c.TLSClientCAFile != "" && (c.TLSDisable || c.Dev) {
+		errs = append(errs, errors.New("tls_client_ca_file (mutual TLS) needs TLS: not with tls_disable or dev mode"))
+	}
+	if c.TLSClientCAFile == "" && (c.TLSRequireClientCert || len(c.TLSClientPrincipals) > 0) {
+		errs = append(errs, errors.New("tls_require_client_cert and tls_client_principals need tls_client_ca_file"))
+	}
+	seenCN := map[string]bool{}
+	for i, p := range c.TLSClientPrincipals {
+		if p.CommonName == "" || !strings.HasPrefix(p.Principal, "arn:") {
+			errs = append(errs, fmt.Errorf("tls_client_principals[%d]: want common_name and a principal ARN", i))
+		}
+		if seenCN[p.CommonName] {
+			errs = append(errs, fmt.Errorf("tls_client_principals[%d]: common_name %q is listed twice", i, p.CommonName))
+		}
+		seenCN[p.CommonName] = true
 	}
 	if c.Dev && c.Seal != "" && c.Seal != "dev" {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))

@@ -107,7 +107,7 @@ const (
 	msgNotInit       = "Arca is not initialized: run `arca operator init`"
 	msgAlreadyInit   = "Arca is already initialized"
 	msgBadShares     = "the unseal shares given do not open the keyring; the unseal attempt was reset, start again with `arca operator unseal`"
-	msgAutoSealNoOps = "this server uses an auto-unseal seal: it unseals itself and takes no unseal shares"
+	msgAutoSealNoOps = "this server uses an auto-unseal seal: it unseals itself and takes no unseal shares (run `arca operator unseal` with no share to unseal it again after a seal)"
 )
 
 // sealed reports whether no services are live.

@@ -362,7 +362,15 @@ func (c *core) opUnseal(ctx context.Context, body []byte, ev *OperatorEvent) (*s
 		return nil, fmt.Errorf("read seal config: %w", err)
 	}
 	if cfg.Type != seal.TypeShamir {
-		return nil, opErr(http.StatusConflict, opState, msgAutoSealNoOps)
+		// An auto-unseal server sealed by `arca operator seal` unseals
+		// again through its seal, without shares.
+		if c.auto == nil || c.autoType != cfg.Type || in.Key != "" {
+			return nil, opErr(http.StatusConflict, opState, msgAutoSealNoOps)
+		}
+		if err := c.unsealWith(ctx, c.auto); err != nil {
+			return nil, fmt.Errorf("auto-unseal with the %s seal: %w", cfg.Type, err)
+		}
+		return c.statusLocked(ctx)
 	}
 	share, err := shamir.DecodeShare(in.Key)
 	if err != nil {

@@ -111,6 +111,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if c.rewrapDone != nil {
 			<-c.rewrapDone
 		}
+		// An auto-unseal seal may hold sessions (an HSM's) to release.
+		if cl, ok := c.auto.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				log.Warn("closing the seal", "err", err)
+			}
+		}
 	}()
 
 	var akid string
@@ -136,7 +142,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			return err
 		}
 		defer certs.stop()
-		tlsCfg = serverTLSConfig(certs)
+		pool, err := clientCAs(cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		tlsCfg = withClientAuth(serverTLSConfig(certs), pool)
 		scheme = "https"
 	} else if !cfg.Dev {
 		log.Warn("TLS is disabled (--tls-disable): requests, unseal shares and credentials travel in the clear; use it only behind a TLS-terminating proxy on a trusted network")
@@ -269,7 +280,8 @@ func startSealed(ctx context.Context, cfg config.Config, log *slog.Logger, c *co
 // configured seal type it returns the barrier.Wrapper that opens the
 // keyring without operators (an HSM over PKCS#11, another KMS), and the
 // type name recorded in the seal config. For Shamir (the default) it
-// returns a nil Wrapper: operators unseal with shares.
+// returns a nil Wrapper: operators unseal with shares. A Wrapper that is
+// also an io.Closer is closed when the server stops.
 func openAutoSeal(_ context.Context, cfg config.Config, _ *slog.Logger) (barrier.Wrapper, string, error) {
 	switch cfg.Seal {
 	case "", seal.TypeShamir:
@@ -310,7 +322,8 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
 		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
 	// Every signed request notes its access key's last use (posture.go).
-	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
+	// With mutual TLS, client certificates narrow who may sign (mtls.go).
+	apiVerifier := bindClientCerts(cfg, usedVerifier{v: verifier, ids: ids, now: clk.Now}, creds)
 	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
 		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
 	api := awsjson.New(awsjson.Config{
