@@ -44,6 +44,14 @@ type Config struct {
 	// Seal is the seal type outside dev mode: shamir (the default), or an
 	// auto-unseal seal.
 	Seal string `yaml:"seal"`
+	// SealPKCS11 and SealAWSKMS configure those seals (seal.go).
+	SealPKCS11 SealPKCS11 `yaml:"seal_pkcs11"`
+	SealAWSKMS SealAWSKMS `yaml:"seal_awskms"`
+	// SealMigrate lets the server re-wrap the keyring from the seal recorded
+	// in the data dir to the configured one at start (docs/OPERATIONS.md).
+	SealMigrate bool `yaml:"seal_migrate"`
+	// DisableMlock skips mlockall (for hosts with swap off or encrypted).
+	DisableMlock bool `yaml:"disable_mlock"`
 	// TLSCertFile and TLSKeyFile are the server certificate (chain) and key,
 	// PEM; reloaded on SIGHUP. When both are empty (and TLS is on) a
 	// self-signed certificate is generated in the data dir.
@@ -157,9 +165,15 @@ var fields = []field{
 	{"storage", "ARCA_STORAGE", "storage backend: bolt",
 		func(c *Config, v string) error { c.Storage = v; return nil },
 		func(c Config) string { return c.Storage }},
-	{"seal", "ARCA_SEAL", "seal type outside dev mode: shamir (default)",
+	{"seal", "ARCA_SEAL", "seal type outside dev mode: shamir (default), pkcs11 or awskms",
 		func(c *Config, v string) error { c.Seal = v; return nil },
 		func(c Config) string { return c.Seal }},
+	{"seal-migrate", "ARCA_SEAL_MIGRATE", "at start, re-wrap the root key from the data dir's seal to the configured seal",
+		func(c *Config, v string) (err error) { c.SealMigrate, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.SealMigrate) }},
+	{"disable-mlock", "ARCA_DISABLE_MLOCK", "do not lock memory against swapping (only with swap off or encrypted)",
+		func(c *Config, v string) (err error) { c.DisableMlock, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.DisableMlock) }},
 	{"tls-cert-file", "ARCA_TLS_CERT_FILE", "TLS certificate (PEM) outside dev mode; reloaded on SIGHUP",
 		func(c *Config, v string) error { c.TLSCertFile = v; return nil },
 		func(c Config) string { return c.TLSCertFile }},
@@ -207,7 +221,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	d := Defaults()
 	fs.String("config", "", "YAML configuration file (env ARCA_CONFIG)")
 	for _, f := range fields {
-		if f.flag == "dev" || f.flag == "tls-disable" || f.flag == "tls-require-client-cert" {
+		if f.flag == "dev" || f.flag == "tls-disable" || f.flag == "tls-require-client-cert" || f.flag == "seal-migrate" || f.flag == "disable-mlock" {
 			fs.Bool(f.flag, false, f.help+" (env "+f.env+")")
 			continue
 		}
@@ -336,6 +350,7 @@ func (c Config) Validate() error {
 	if c.Dev && c.Seal != "" && c.Seal != "dev" {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))
 	}
+	errs = append(errs, c.validateSeal()...)
 	errs = append(errs, validateOIDC(c.OIDCProviders)...)
 	errs = append(errs, c.validateAudit()...)
 	errs = append(errs, validateRotators(c.Rotators)...)
