@@ -31,6 +31,7 @@ import (
 	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/trail"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
@@ -118,8 +119,18 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
+
+	aud, err := openAudit(ctx, cfg, b, log)
+	if err != nil {
+		return err
+	}
+	defer aud.close(log)
+	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: ids, Operator: cfg.AccountID,
+		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
+
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc)},
+		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.CloudTrail(trailSvc)},
+		Audit:      aud.auditor,
 		Verifier:   verifier,
 		Principals: ids,
 		Regions:    cfg.Regions,
@@ -132,6 +143,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
 	query := awsquery.New(awsquery.Config{
 		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
+		Audit:      aud.auditor,
 		Verifier:   verifier,
 		Principals: ids,
 		Regions:    cfg.Regions,

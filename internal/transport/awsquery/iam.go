@@ -47,12 +47,15 @@ func IAM(s *iamsvc.Service) *Service {
 		Op("ArcaCreateAccountRootAccessKey", s.ArcaCreateAccountRootAccessKey),
 	)
 	svc.FaultCode = "ServiceFailure"
+	svc.Audit = iamView
 	return svc
 }
 
 // STS is the operation table of the sts service.
 func STS(s *iamsvc.Service) *Service {
-	return NewService("sts", STSVersion, STSNamespace,
+	svc := NewService("sts", STSVersion, STSNamespace,
 		Op("GetCallerIdentity", s.GetCallerIdentity),
 	)
+	svc.Audit = stsView
+	return svc
 }

@@ -1,0 +1,10 @@
+package svcerr
+
+// Error codes only AWS CloudTrail returns (LookupEvents).
+const (
+	InvalidLookupAttributes Code = "InvalidLookupAttributesException"
+	InvalidTimeRange        Code = "InvalidTimeRangeException"
+	InvalidMaxResults       Code = "InvalidMaxResultsException"
+	InvalidNextToken        Code = "InvalidNextTokenException"
+	InvalidEventCategory    Code = "InvalidEventCategoryException"
+)
