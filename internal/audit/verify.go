@@ -104,6 +104,9 @@ func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Rep
 	}
 	hashes := map[uint64]string{}
 	expect, prev := uint64(1), ZeroHash
+	// moved are records already reported as appearing late (a record after
+	// them came first): their own late appearance is the same problem.
+	moved := map[uint64]bool{}
 	for _, n := range segs {
 		name := segmentName(n)
 		err := eachLine(filepath.Join(dir, name), func(ln int, line []byte, terminated bool) {
@@ -136,8 +139,10 @@ func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Rep
 					add(at)
 				}
 			case e.Sequence < expect:
-				at.Kind, at.Detail = Reordered, fmt.Sprintf("record %d appears after record %d", e.Sequence, expect-1)
-				add(at)
+				if !moved[e.Sequence] {
+					at.Kind, at.Detail = Reordered, fmt.Sprintf("record %d appears after record %d", e.Sequence, expect-1)
+					add(at)
+				}
 			default:
 				// A gap wider than the number of records can only be
 				// missing records; never walk it (a forged sequence number
@@ -156,6 +161,9 @@ func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Rep
 					at.Kind, at.Detail = Deleted, fmt.Sprintf("%d record(s) missing before record %d (expected %d next)", missing, e.Sequence, expect)
 				} else {
 					at.Kind, at.Detail = Reordered, fmt.Sprintf("record %d appears before record %d", e.Sequence, expect)
+					for s := expect; s < e.Sequence; s++ {
+						moved[s] = true
+					}
 				}
 				add(at)
 			}
@@ -164,9 +172,11 @@ func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Rep
 					Detail: "a torn record was found and cut off at restart: " + string(e.AdditionalEventData)})
 			}
 			if e.Sequence >= expect {
+				// The chain continues from the highest record so far; a
+				// late record does not move it.
 				expect = e.Sequence + 1
+				prev = e.Hash
 			}
-			prev = e.Hash
 			hashes[e.Sequence] = e.Hash
 			if e.Sequence > rep.LastSeq {
 				rep.LastSeq = e.Sequence

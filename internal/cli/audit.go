@@ -428,4 +428,3 @@ lines. --account limits the results to one account.`,
 	fl.IntVar(&max, "max", 50, "how many events")
 	return cmd
 }
-

@@ -80,6 +80,10 @@ func auditUnavailable(err error) error {
 type Service struct {
 	// TargetPrefix is the part of X-Amz-Target before the dot, e.g. "TrentService".
 	TargetPrefix string
+	// AltPrefixes are other prefixes clients use for the same service
+	// (CloudTrail: the SDKs send "CloudTrail_20131101", the AWS CLI the
+	// fully qualified "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101").
+	AltPrefixes []string
 	// SigningName is the SigV4 service name requests must be scoped to, e.g. "kms".
 	SigningName string
 	// Audit is what audit events may say about the operations; nil hides
@@ -143,6 +147,9 @@ func New(cfg Config) *Server {
 	}
 	for _, svc := range cfg.Services {
 		s.services[svc.TargetPrefix] = svc
+		for _, p := range svc.AltPrefixes {
+			s.services[p] = svc
+		}
 	}
 	for _, r := range cfg.Regions {
 		s.regions[r] = true

@@ -9,11 +9,12 @@ import (
 // Arca serves (LookupEvents), plus Arca's audit-key extensions; signing
 // name "cloudtrail".
 func CloudTrail(s *trail.Service) *Service {
-	svc := NewService("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101", "cloudtrail",
+	svc := NewService("CloudTrail_20131101", "cloudtrail",
 		Op("LookupEvents", trail.ActLookupEvents, s.LookupEvents),
 		Op("ArcaGetAuditPublicKeys", trail.ActGetAuditPublicKeys, s.ArcaGetAuditPublicKeys),
 		Op("ArcaRotateAuditSigningKey", trail.ActRotateAuditSigningKey, s.ArcaRotateAuditSigningKey),
 	)
+	svc.AltPrefixes = []string{"com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"}
 	svc.Audit = cloudTrailView
 	return svc
 }
