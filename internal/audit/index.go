@@ -235,6 +235,9 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	}
 	for _, e := range want {
 		b, err := ix.read(e)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // pruned by retention
+		}
 		if err != nil {
 			return Page{}, err
 		}

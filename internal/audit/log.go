@@ -47,6 +47,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives operational messages.
 	Logger *slog.Logger
+	// Durable, if set, is called by the writer goroutine after each batch
+	// is durable, with the batch's JSON lines (each ending in '\n') and the
+	// sequence number of its last event. It must return at once and must
+	// not keep or modify lines: the sinks (internal/audit/sink) copy them
+	// into bounded queues and read the segments when they fall behind.
+	Durable func(lines []byte, last uint64)
 }
 
 // Log is an append-only, hash-chained audit log in a directory. Append is
@@ -387,6 +393,9 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 			off += int64(lens[i]) + 1
 		}
 		l.index.mu.Unlock()
+	}
+	if l.opts.Durable != nil {
+		l.opts.Durable(buf.Bytes(), seq)
 	}
 	if l.segSize >= l.opts.MaxSegmentBytes {
 		if err := l.openSegment(l.segNum + 1); err != nil {

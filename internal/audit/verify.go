@@ -14,7 +14,7 @@ import (
 // ProblemKind names what verification found.
 type ProblemKind string
 
-// Problem kinds. Every kind but Unanchored and TornRecovered fails
+// Problem kinds. Every kind but Unanchored, TornRecovered and Pruned fails
 // verification.
 const (
 	// Modified: a record's content does not match its hash.
@@ -36,6 +36,12 @@ const (
 	// Unanchored (notice): records after the last checkpoint, which no
 	// signature covers yet.
 	Unanchored ProblemKind = "unanchored"
+	// Pruned (notice): retention removed the oldest records; the rest of
+	// the chain is verified from the signed anchor left in their place.
+	Pruned ProblemKind = "pruned"
+	// BadAnchor: the prune anchor's signature is invalid or its key
+	// unknown, or it disagrees with the records that remain.
+	BadAnchor ProblemKind = "bad-anchor"
 )
 
 // Problem is one finding, located precisely.
@@ -48,14 +54,18 @@ type Problem struct {
 }
 
 // Fatal reports whether the problem fails verification.
-func (p Problem) Fatal() bool { return p.Kind != Unanchored && p.Kind != TornRecovered }
+func (p Problem) Fatal() bool {
+	return p.Kind != Unanchored && p.Kind != TornRecovered && p.Kind != Pruned
+}
 
 // Report is the outcome of Verify.
 type Report struct {
-	Events      uint64    `json:"events"`
-	Checkpoints int       `json:"checkpoints"`
-	LastSeq     uint64    `json:"lastSequence"`
-	Problems    []Problem `json:"problems"`
+	Events      uint64 `json:"events"`
+	Checkpoints int    `json:"checkpoints"`
+	LastSeq     uint64 `json:"lastSequence"`
+	// Pruned is the last record removed by retention (0 if none).
+	Pruned   uint64    `json:"pruned,omitempty"`
+	Problems []Problem `json:"problems"`
 }
 
 // OK reports whether no problem fails verification.
@@ -107,6 +117,13 @@ func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Rep
 	// moved are records already reported as appearing late (a record after
 	// them came first): their own late appearance is the same problem.
 	moved := map[uint64]bool{}
+	// pruned is the last record retention removed (0: none); the chain
+	// starts after it, from the anchor's hash, if the anchor is genuine.
+	var pruned uint64
+	if a := verifyAnchor(dir, keys, rep); a != nil {
+		pruned, expect, prev = a.Sequence, a.Sequence+1, a.Hash
+		rep.Pruned = a.Sequence
+	}
 	for _, n := range segs {
 		name := segmentName(n)
 		err := eachLine(filepath.Join(dir, name), func(ln int, line []byte, terminated bool) {
@@ -117,6 +134,14 @@ func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Rep
 					what = "the last line is cut short (no newline): a torn write"
 				}
 				rep.add(Problem{Kind: Torn, Segment: name, Line: ln, Detail: what})
+				return
+			}
+			if e.Sequence <= pruned {
+				// Left by a prune cut short after its anchor was written.
+				if e.Sequence == pruned && e.Hash != prev {
+					rep.add(Problem{Kind: BadAnchor, Segment: name, Line: ln, Sequence: e.Sequence,
+						Detail: "the anchor's hash differs from the record it names"})
+				}
 				return
 			}
 			rep.Events++
@@ -186,16 +211,49 @@ func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Rep
 			return nil, err
 		}
 	}
-	verifyCheckpoints(dir, keys, hashes, rep)
+	verifyCheckpoints(dir, keys, hashes, pruned, rep)
 	return rep, nil
 }
 
-func verifyCheckpoints(dir string, keys []ed25519.PublicKey, hashes map[uint64]string, rep *Report) {
+// verifyAnchor checks the prune anchor, if any, and returns it when its
+// signature holds. A bad anchor is reported and not used, so the records
+// it claims were pruned show up as deleted too.
+func verifyAnchor(dir string, keys []ed25519.PublicKey, rep *Report) *Anchor {
+	a, err := readAnchor(dir)
+	if err != nil {
+		rep.add(Problem{Kind: BadAnchor, Segment: anchorFile, Detail: err.Error()})
+		return nil
+	}
+	if a == nil {
+		return nil
+	}
+	at := Problem{Kind: BadAnchor, Segment: anchorFile, Sequence: a.Sequence}
+	var key ed25519.PublicKey
+	for _, k := range keys {
+		if KeyID(k) == a.KeyID {
+			key = k
+		}
+	}
+	switch {
+	case key == nil:
+		at.Detail = "signed by unknown key " + a.KeyID
+	case !ed25519.Verify(key, a.signedBytes(), a.Signature):
+		at.Detail = "the signature is invalid"
+	default:
+		rep.add(Problem{Kind: Pruned, Segment: anchorFile, Sequence: a.Sequence,
+			Detail: fmt.Sprintf("records 1 to %d (through %s) were removed by retention at %s; the chain is verified from the signed anchor", a.Sequence, a.EventTime, a.Time)})
+		return a
+	}
+	rep.add(at)
+	return nil
+}
+
+func verifyCheckpoints(dir string, keys []ed25519.PublicKey, hashes map[uint64]string, pruned uint64, rep *Report) {
 	byID := map[string]ed25519.PublicKey{}
 	for _, k := range keys {
 		byID[KeyID(k)] = k
 	}
-	var anchored uint64
+	anchored := pruned
 	path := filepath.Join(dir, checkpointsFile)
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		if rep.LastSeq > 0 {
@@ -230,6 +288,8 @@ func verifyCheckpoints(dir string, keys []ed25519.PublicKey, hashes map[uint64]s
 		}
 		h, ok := hashes[cp.Sequence]
 		switch {
+		case !ok && cp.Sequence <= pruned:
+			// The record it names was pruned; the anchor vouches instead.
 		case !ok:
 			rep.add(Problem{Kind: Truncated, Sequence: cp.Sequence,
 				Detail: fmt.Sprintf("checkpoint %d vouches for record %d, which is not in the log (the log ends at %d)", ln, cp.Sequence, rep.LastSeq)})

@@ -63,6 +63,12 @@ type Config struct {
 	// AssumeRoleWithWebIdentity accepts. YAML only: a list of records has
 	// no natural flag or environment form.
 	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
+	// AuditSinks receive copies of the audit log (YAML only; audit.go).
+	AuditSinks []AuditSink `yaml:"audit_sinks"`
+	// AuditRetention prunes audit records older than this (0 keeps all).
+	AuditRetention Duration `yaml:"audit_retention"`
+	// PostureAccessKeyMaxAge flags access keys older than this.
+	PostureAccessKeyMaxAge Duration `yaml:"posture_access_key_max_age"`
 }
 
 // OIDCProvider is one trusted OIDC issuer (AWS: an IAM OIDC identity
@@ -99,6 +105,7 @@ func Defaults() Config {
 
 		Audit:                   true,
 		AuditCheckpointInterval: time.Minute,
+		PostureAccessKeyMaxAge:  Duration(90 * 24 * time.Hour),
 	}
 }
 
@@ -140,6 +147,12 @@ var fields = []field{
 	{"log-level", "ARCA_LOG_LEVEL", "log level: debug, info, warn, error",
 		func(c *Config, v string) error { c.LogLevel = v; return nil },
 		func(c Config) string { return c.LogLevel }},
+	{"audit-retention", "ARCA_AUDIT_RETENTION", "prune audit records older than this (e.g. 2557d; 0 keeps everything)",
+		func(c *Config, v string) error { return c.AuditRetention.Set(v) },
+		func(c Config) string { return c.AuditRetention.String() }},
+	{"posture-access-key-max-age", "ARCA_POSTURE_ACCESS_KEY_MAX_AGE", "posture flags access keys older than this",
+		func(c *Config, v string) error { return c.PostureAccessKeyMaxAge.Set(v) },
+		func(c Config) string { return c.PostureAccessKeyMaxAge.String() }},
 	{"log-format", "ARCA_LOG_FORMAT", "log format: text or json",
 		func(c *Config, v string) error { c.LogFormat = v; return nil },
 		func(c Config) string { return c.LogFormat }},
@@ -291,6 +304,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))
 	}
 	errs = append(errs, validateOIDC(c.OIDCProviders)...)
+	errs = append(errs, c.validateAudit()...)
 	return errors.Join(errs...)
 }
 

@@ -34,19 +34,18 @@ import (
 var (
 	// ErrNotFound is returned for an unknown or inactive access key, and
 	// wrapped by the more precise errors below.
-	ErrNotFound         = errors.New("iam: not found")
-	ErrNoSuchAccount    = fmt.Errorf("%w: account", ErrNotFound)
-	ErrNoSuchUser       = fmt.Errorf("%w: user", ErrNotFound)
-	ErrNoSuchRole       = fmt.Errorf("%w: role", ErrNotFound)
-	ErrNoSuchAccessKey  = fmt.Errorf("%w: access key", ErrNotFound)
-	ErrNoSuchPolicy     = fmt.Errorf("%w: inline policy", ErrNotFound)
-	ErrExists           = errors.New("iam: already exists")
-	ErrHasAccessKeys    = errors.New("iam: the user still has access keys")
-	ErrHasPolicies      = errors.New("iam: the user or role still has inline policies")
-	ErrAccountNotEmpty  = errors.New("iam: the account still has users or roles")
-	ErrAccessKeyLimit   = errors.New("iam: the user already has the most access keys allowed")
-	ErrPolicySizeLimit  = errors.New("iam: the inline policies would exceed their aggregate size quota")
-	errSessionsNotReady = errors.New("iam: role sessions are not implemented")
+	ErrNotFound        = errors.New("iam: not found")
+	ErrNoSuchAccount   = fmt.Errorf("%w: account", ErrNotFound)
+	ErrNoSuchUser      = fmt.Errorf("%w: user", ErrNotFound)
+	ErrNoSuchRole      = fmt.Errorf("%w: role", ErrNotFound)
+	ErrNoSuchAccessKey = fmt.Errorf("%w: access key", ErrNotFound)
+	ErrNoSuchPolicy    = fmt.Errorf("%w: inline policy", ErrNotFound)
+	ErrExists          = errors.New("iam: already exists")
+	ErrHasAccessKeys   = errors.New("iam: the user still has access keys")
+	ErrHasPolicies     = errors.New("iam: the user or role still has inline policies")
+	ErrAccountNotEmpty = errors.New("iam: the account still has users or roles")
+	ErrAccessKeyLimit  = errors.New("iam: the user already has the most access keys allowed")
+	ErrPolicySizeLimit = errors.New("iam: the inline policies would exceed their aggregate size quota")
 )
 
 // MaxAccessKeysPerUser is AWS's quota of access keys per IAM user.
@@ -65,6 +64,7 @@ type Store struct {
 	partition string
 	creds     cache[*credential]      // access key ID → secret and principal
 	pols      cache[[]*policy.Policy] // user or role unique ID → its parsed inline policies
+	roles     cache[*ParsedRole]      // ACCOUNT/lower-case role name → the role as STS uses it
 }
 
 // credential is what one access key proves, as cached.
@@ -339,10 +339,24 @@ func (s *Store) Policies(ctx context.Context, p *auth.Principal) (identity []*po
 		s.pols.fill(p.UserID, seen, v)
 		return v, nil, nil
 	case auth.AssumedRole:
-		// Role sessions arrive with STS: the role's inline policies
-		// (loadPolicies with the RoleOwner keyed by the role's ID, the part
-		// of UserID before the colon) plus the session's own policy.
-		return nil, nil, errSessionsNotReady
+		// A role session has its role's inline policies, cached by the
+		// role's unique ID (UserID is ROLEID:SESSION, SourceARN the role's
+		// ARN). The session policy is STS's: it keeps the session.
+		roleID, _, _ := strings.Cut(p.UserID, ":")
+		v, ok, seen := s.pols.get(roleID)
+		if ok {
+			return v, nil, nil
+		}
+		i := strings.LastIndexByte(p.SourceARN, '/')
+		if roleID == "" || i < 0 {
+			return nil, nil, errNotRole
+		}
+		v, err := s.loadPolicies(ctx, Owner{Account: p.Account, Kind: RoleOwner, Name: p.SourceARN[i+1:]}, roleID)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.pols.fill(roleID, seen, v)
+		return v, nil, nil
 	}
 	return nil, nil, fmt.Errorf("iam: no policies for principal type %q", p.Type)
 }

@@ -327,7 +327,85 @@ func TestPolicies(t *testing.T) {
 		t.Errorf("Policies of root = %v %v %v", id, sess, err)
 	}
 	if _, _, err := s.Policies(ctx, &auth.Principal{Type: auth.AssumedRole}); err == nil {
-		t.Errorf("Policies of a role session succeeded before STS exists")
+		t.Errorf("Policies of a role session without a role succeeded")
+	}
+}
+
+// TestRoleSessions: a role session has its role's inline policies, found by
+// the role's ID; ParsedRole caches the role until a write to it.
+func TestRoleSessions(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	const a = "111122223333"
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`
+	r := &Role{Account: a, Name: "App", ID: "AROAAPPAPPAPPAPPAPP0", Path: "/svc/", ARN: "arn:aws:iam::111122223333:role/svc/App",
+		TrustPolicy: trust, MaxSessionDuration: 7200, Tags: []Tag{{Key: "team", Value: "blue"}}}
+	if _, err := s.ParsedRole(ctx, a, "app"); !errors.Is(err, ErrNoSuchRole) {
+		t.Fatalf("ParsedRole before CreateRole = %v", err)
+	}
+	if err := s.CreateRole(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := s.ParsedRole(ctx, a, "APP")
+	if err != nil || pr.ID != r.ID || pr.ARN != r.ARN || pr.Name != "App" || pr.Trust == nil ||
+		pr.MaxSessionDuration != 2*time.Hour || pr.Tags["team"] != "blue" {
+		t.Fatalf("ParsedRole = %+v %v", pr, err)
+	}
+	if again, _ := s.ParsedRole(ctx, a, "app"); again != pr {
+		t.Errorf("second ParsedRole was not a cache hit")
+	}
+	if _, err := s.UpdateRole(ctx, a, "app", func(r *Role) error { r.MaxSessionDuration = 3600; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _ = s.ParsedRole(ctx, a, "app"); pr.MaxSessionDuration != time.Hour {
+		t.Errorf("ParsedRole after UpdateRole = %v", pr.MaxSessionDuration)
+	}
+
+	sess := auth.Principal{Type: auth.AssumedRole, Account: a, ARN: "arn:aws:sts::111122223333:assumed-role/App/s1",
+		UserID: r.ID + ":s1", SourceARN: r.ARN, Temporary: true}
+	if id, _, err := s.Policies(ctx, &sess); err != nil || len(id) != 0 {
+		t.Fatalf("Policies of a role without policies = %v %v", id, err)
+	}
+	o := Owner{Account: a, Kind: RoleOwner, Name: "app"}
+	if err := s.PutPolicy(ctx, o, "p", allowGetUser, policy.MaxInlineRolePolicyChars); err != nil {
+		t.Fatal(err)
+	}
+	if id, _, err := s.Policies(ctx, &sess); err != nil || len(id) != 1 {
+		t.Fatalf("Policies after PutRolePolicy = %v %v", id, err)
+	}
+	if err := s.DeletePolicy(ctx, o, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if id, _, _ := s.Policies(ctx, &sess); len(id) != 0 {
+		t.Errorf("Policies after DeleteRolePolicy = %v", id)
+	}
+	if err := s.PutPolicy(ctx, o, "p", allowGetUser, policy.MaxInlineRolePolicyChars); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePolicy(ctx, o, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRole(ctx, a, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ParsedRole(ctx, a, "app"); !errors.Is(err, ErrNoSuchRole) {
+		t.Errorf("ParsedRole after DeleteRole = %v", err)
+	}
+	// A new role of the same name is another identity: the old session's
+	// ID does not lend it the new role's policies.
+	r2 := *r
+	r2.ID = "AROANEWNEWNEWNEWNEW0"
+	if err := s.CreateRole(ctx, &r2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutPolicy(ctx, o, "p", allowGetUser, policy.MaxInlineRolePolicyChars); err != nil {
+		t.Fatal(err)
+	}
+	if id, _, _ := s.Policies(ctx, &sess); len(id) != 0 {
+		t.Errorf("an old session got the re-created role's policies: %v", id)
+	}
+	if pr, _ := s.ParsedRole(ctx, a, "app"); pr == nil || pr.ID != r2.ID {
+		t.Errorf("ParsedRole after re-creation = %+v", pr)
 	}
 }
 

@@ -2,9 +2,12 @@ package iam
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/storage"
 )
 
@@ -26,8 +29,59 @@ type Role struct {
 // has a role of that name in any case, ErrNoSuchAccount when the account
 // does not exist.
 func (s *Store) CreateRole(ctx context.Context, r *Role) error {
-	return s.createEntity(ctx, r.Account, rolePath(r.Account, r.Name), r)
+	if err := s.createEntity(ctx, r.Account, rolePath(r.Account, r.Name), r); err != nil {
+		return err
+	}
+	s.roles.invalidate(roleKey(r.Account, r.Name))
+	return nil
 }
+
+// ParsedRole is a role as STS uses it on every request signed by one of
+// its sessions: shared and immutable, never modified by callers.
+type ParsedRole struct {
+	ID, ARN, Name, Account string
+	// Trust is the trust policy, parsed.
+	Trust *policy.Policy
+	// MaxSessionDuration is the role's session limit.
+	MaxSessionDuration time.Duration
+	// Tags are the role's tags by key.
+	Tags map[string]string
+}
+
+func roleKey(account, name string) string { return account + "/" + key(name) }
+
+// ParsedRole returns the role called name (in any case) with its trust
+// policy parsed, or ErrNoSuchRole. Found roles are cached until a write to
+// the role (CreateRole, DeleteRole, UpdateRole) invalidates them, so a hit
+// reads no storage, parses nothing and allocates nothing.
+func (s *Store) ParsedRole(ctx context.Context, account, name string) (*ParsedRole, error) {
+	k := roleKey(account, name)
+	v, ok, seen := s.roles.get(k)
+	if ok {
+		return v, nil
+	}
+	r, err := getJSON[Role](ctx, s.b, rolePath(account, name), ErrNoSuchRole)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := policy.ParseWith([]byte(r.TrustPolicy), policy.Options{Kind: policy.KindTrust, MaxSize: -1})
+	if err != nil {
+		return nil, fmt.Errorf("iam: stored trust policy of role %s no longer parses: %w", r.ARN, err)
+	}
+	pr := &ParsedRole{ID: r.ID, ARN: r.ARN, Name: r.Name, Account: r.Account, Trust: trust,
+		MaxSessionDuration: time.Duration(r.MaxSessionDuration) * time.Second}
+	if len(r.Tags) > 0 {
+		pr.Tags = make(map[string]string, len(r.Tags))
+		for _, t := range r.Tags {
+			pr.Tags[t.Key] = t.Value
+		}
+	}
+	s.roles.fill(k, seen, pr)
+	return pr, nil
+}
+
+// errNotRole reports a role session principal whose ARNs do not name a role.
+var errNotRole = errors.New("iam: role session principal without a role")
 
 // GetRole returns the role named name (in any case), or ErrNoSuchRole.
 func (s *Store) GetRole(ctx context.Context, account, name string) (*Role, error) {
@@ -64,6 +118,7 @@ func (s *Store) DeleteRole(ctx context.Context, account, name string) error {
 		return err
 	}
 	s.pols.invalidate(id)
+	s.roles.invalidate(roleKey(account, name))
 	return nil
 }
 
@@ -82,5 +137,8 @@ func (s *Store) UpdateRole(ctx context.Context, account, name string, fn func(*R
 		out = r
 		return putJSON(ctx, tx, rolePath(account, name), r)
 	})
+	if err == nil {
+		s.roles.invalidate(roleKey(account, name))
+	}
 	return out, err
 }

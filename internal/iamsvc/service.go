@@ -35,12 +35,23 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives operational logs. Never secrets.
 	Logger *slog.Logger
+	// Identities, when set, supplies callers' identity and session
+	// policies instead of the store (STS composes the two, so that a role
+	// session's policy narrows its IAM calls too).
+	Identities Identities
+}
+
+// Identities returns a caller's identity-based policies and, for a role
+// session, its session policy.
+type Identities interface {
+	Policies(ctx context.Context, p *auth.Principal) (identity []*policy.Policy, session *policy.Policy, err error)
 }
 
 // Service is the IAM (and STS GetCallerIdentity) service. It is safe for
 // concurrent use.
 type Service struct {
 	ids       *iam.Store
+	pols      Identities
 	partition string
 	operator  string
 	now       func() time.Time
@@ -49,7 +60,10 @@ type Service struct {
 
 // New returns a Service over the identity store ids.
 func New(ids *iam.Store, cfg Config) *Service {
-	s := &Service{ids: ids, partition: cfg.Partition, operator: cfg.Operator, now: cfg.Now, log: cfg.Logger}
+	s := &Service{ids: ids, pols: cfg.Identities, partition: cfg.Partition, operator: cfg.Operator, now: cfg.Now, log: cfg.Logger}
+	if s.pols == nil {
+		s.pols = ids
+	}
 	if s.partition == "" {
 		s.partition = "aws"
 	}
@@ -116,10 +130,15 @@ func (s *Service) roleARN(account, path, name string) string {
 // default), narrowed by its session policy when it has one. req adds
 // request condition keys (aws:RequestTag/…, aws:TagKeys) and may be nil.
 func (s *Service) authorize(ctx context.Context, c *auth.Caller, action, resource string, req func(*policy.Context)) error {
+	if c.Temporary && c.Type != auth.AssumedRole {
+		// GetSessionToken credentials: AWS lets them call IAM only when
+		// the session was made with MFA, which Arca does not support.
+		return svcerr.New(svcerr.InvalidClientTokenID, "The security token included in the request is invalid.")
+	}
 	if c.Type == auth.Root {
 		return nil
 	}
-	identity, session, err := s.ids.Policies(ctx, &c.Principal)
+	identity, session, err := s.pols.Policies(ctx, &c.Principal)
 	if err != nil {
 		return s.internal(err)
 	}

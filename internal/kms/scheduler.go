@@ -131,6 +131,16 @@ type Scheduler struct {
 	Logger   *slog.Logger
 	// Kick, when non-nil, triggers an immediate sweep (the dev clock uses it).
 	Kick <-chan struct{}
+	// Also are other services' sweeps (expired STS sessions, ...), run
+	// after the key sweep under the same lease.
+	Also []Sweep
+}
+
+// Sweep is another service's periodic clean-up: Run returns how many
+// records it removed.
+type Sweep struct {
+	Name string
+	Run  func(context.Context) (int, error)
 }
 
 // Run sweeps until ctx ends: once at start (catching up after downtime),
@@ -167,5 +177,14 @@ func (sc *Scheduler) once(ctx context.Context) {
 	}
 	if rep.Rotated+rep.Deleted+rep.Expired > 0 {
 		sc.Logger.Info("scheduler sweep", "rotated", rep.Rotated, "deleted", rep.Deleted, "expired", rep.Expired)
+	}
+	for _, sw := range sc.Also {
+		n, err := sw.Run(ctx)
+		if err != nil && ctx.Err() == nil {
+			sc.Logger.Error("scheduler sweep failed", "sweep", sw.Name, "err", err)
+		}
+		if n > 0 {
+			sc.Logger.Info("scheduler sweep", "sweep", sw.Name, "removed", n)
+		}
 	}
 }

@@ -51,7 +51,7 @@ func (d *devClock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := d.princ.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
-	if err != nil || p.Type != auth.Root {
+	if err != nil || p.Type != auth.Root || p.Temporary {
 		http.Error(w, "only a root principal may move the dev clock", http.StatusForbidden)
 		return
 	}

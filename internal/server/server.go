@@ -31,6 +31,7 @@ import (
 	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/sts"
 	"github.com/arca-kms/arca/internal/trail"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
@@ -111,28 +112,37 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	clk := &clock{}
+	web, err := newWebIdentity(cfg.OIDCProviders, clk.Now, log)
+	if err != nil {
+		return err
+	}
+	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: web})
+	creds := credentials{ids: ids, sts: stsSvc}
 	ks := keystore.New(b)
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: ids})
-	verifier := sigv4.NewVerifier(keyLookup{ids}, sigv4.Options{})
+	// stsSvc.Policies is the identity store's policies plus, for temporary
+	// credentials, the session policy.
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: stsSvc})
+	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
 	holder, err := nodeID()
 	if err != nil {
 		return err
 	}
-	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log}
+	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log,
+		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}}}
 
 	aud, err := openAudit(ctx, cfg, b, log)
 	if err != nil {
 		return err
 	}
 	defer aud.close(log)
-	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: ids, Operator: cfg.AccountID,
+	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: stsSvc, Operator: cfg.AccountID,
 		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
 
 	api := awsjson.New(awsjson.Config{
 		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.CloudTrail(trailSvc)},
 		Audit:      aud.auditor,
 		Verifier:   verifier,
-		Principals: ids,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 		Health: func() awsjson.Health {
@@ -140,12 +150,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		},
 	})
 
-	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log})
+	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
 	query := awsquery.New(awsquery.Config{
-		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(iamSvc)},
+		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
 		Audit:      aud.auditor,
 		Verifier:   verifier,
-		Principals: ids,
+		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
 	})
@@ -154,7 +164,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if cfg.Dev {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
-		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: ids, sched: sched})
+		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: creds, sched: sched})
 		handler = mux
 	}
 
@@ -263,17 +273,6 @@ func nodeID() (string, error) {
 		return "", err
 	}
 	return host + "-" + hex.EncodeToString(b[:]), nil
-}
-
-// keyLookup adapts the identity store to the verifier's lookup contract.
-type keyLookup struct{ ids *iam.Store }
-
-func (l keyLookup) LookupSecret(ctx context.Context, id string) ([]byte, error) {
-	s, err := l.ids.LookupSecret(ctx, id)
-	if errors.Is(err, iam.ErrNotFound) {
-		return nil, sigv4.ErrUnknownAccessKey
-	}
-	return s, err
 }
 
 // writeDevFiles writes an AWS shared credentials and config file pair into

@@ -130,7 +130,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, c *auth.Caller,
 		return nil, err
 	}
 	res := &AssumeRoleWithWebIdentityOutput{Credentials: out.creds, AssumedRoleUser: out.user,
-		SubjectFromWebIdentityToken: tok.Subject, Provider: tok.ProviderKey, Audience: strings.Join(tok.Audience, ",")}
+		SubjectFromWebIdentityToken: tok.Subject, Provider: tok.Issuer, Audience: strings.Join(tok.Audience, ",")}
 	if in.Policy != "" {
 		res.PackedPolicySize = &size
 	}

@@ -203,7 +203,9 @@ func TestAuditWorkload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("aws cloudtrail lookup-events: %v\n%s", err, out)
 		}
-		var res struct{ Events []struct{ EventName, EventId string } }
+		var res struct {
+			Events []struct{ EventName, EventId string }
+		}
 		if err := json.Unmarshal(out, &res); err != nil || len(res.Events) < 6 {
 			t.Errorf("aws cloudtrail lookup-events: %d events (%v)\n%s", len(res.Events), err, out)
 		}

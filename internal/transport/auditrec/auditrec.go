@@ -223,6 +223,14 @@ func (q *Request) Region(region string) {
 	}
 }
 
+// Anonymous sets the identity type of a request served without a
+// signature (STS AssumeRoleWithWebIdentity: "WebIdentityUser").
+func (q *Request) Anonymous(typ string) {
+	if q != nil {
+		q.ev.UserIdentity = audit.UserIdentity{Type: typ}
+	}
+}
+
 // Caller sets who made the request.
 func (q *Request) Caller(c *auth.Caller) {
 	if q == nil {

@@ -21,7 +21,6 @@ var iamView = &auditrec.View{
 var stsView = &auditrec.View{
 	EventSource: "sts.amazonaws.com",
 	Members:     iamMembers,
-	ReadOnly:    map[string]bool{"AssumeRole": true, "AssumeRoleWithWebIdentity": true, "GetSessionToken": true},
 	Resources:   iamResources,
 }
 
@@ -35,20 +34,20 @@ var iamMembers = func() map[string]auditrec.Class {
 	set(auditrec.Record, `AccessKey AccessKeyId AccessKeyMetadata Account AccountId Accounts Arn
 		AssumeRolePolicyDocument Description Marker MaxItems MaxSessionDuration Page Path PathPrefix PermissionsBoundary
 		PolicyDocument PolicyName PolicyNames Role RoleName Roles Status TagKeys Tags User UserId UserName Users
-		CreateDate IsTruncated Key RoleId Value RoleLastUsed LastUsedDate Region`)
-	set(auditrec.Hide, `SecretAccessKey SessionToken Password WebIdentityToken SAMLAssertion`)
+		CreateDate IsTruncated Key RoleId Value RoleLastUsed LastUsedDate Region
+		AssumedRoleUser Audience Credentials DurationSeconds PackedPolicySize Policy PolicyArns Provider ProviderId
+		RoleArn RoleSessionName SerialNumber SourceIdentity SubjectFromWebIdentityToken TransitiveTagKeys
+		AssumedRoleId Expiration arn`)
+	set(auditrec.Hide, `SecretAccessKey SessionToken Password WebIdentityToken SAMLAssertion TokenCode ExternalId`)
 	return m
 }()
 
 // iamResources names the entity an IAM event concerns by its ARN, when the
 // output carries one.
 func iamResources(c *auth.Caller, in, out any) []audit.Resource {
-	for _, path := range [][]string{{"User", "Arn"}, {"Role", "Arn"}, {"Arn"}} {
+	for _, path := range [][]string{{"User", "Arn"}, {"Role", "Arn"}, {"AssumedRoleUser", "Arn"}, {"Arn"}} {
 		if arn := auditrec.Field(out, auditrec.QueryName, path...); strings.HasPrefix(arn, "arn:") {
-			typ := "AWS::IAM::" + path[0]
-			if path[0] == "Arn" {
-				typ = ""
-			}
+			typ := map[string]string{"User": "AWS::IAM::User", "Role": "AWS::IAM::Role", "AssumedRoleUser": "AWS::STS::AssumedRole"}[path[0]]
 			return []audit.Resource{{ARN: arn, AccountID: c.Account, Type: typ}}
 		}
 	}

@@ -60,6 +60,16 @@ type Operation struct {
 	// in and out are the operation's input and output types, whose members
 	// the service's audit view must classify (tested).
 	in, out reflect.Type
+	// Unsigned marks an operation AWS serves without a signature (STS's
+	// AssumeRoleWithWebIdentity, whose token is the credential); it runs
+	// with an empty Caller when the request carries no signature at all.
+	Unsigned bool
+}
+
+// Unsigned returns o marked as accepted without a signature.
+func Unsigned(o Operation) Operation {
+	o.Unsigned = true
+	return o
 }
 
 // Op makes an Operation from a typed service method. The input is decoded
@@ -102,6 +112,10 @@ type Service struct {
 	// Audit is what audit events may say about the operations; nil hides
 	// every member.
 	Audit *auditrec.View
+	// Codes overrides wireError's Query code for some service error codes:
+	// STS answers ExpiredTokenException where IAM's common code is
+	// ExpiredToken.
+	Codes map[svcerr.Code]string
 	ops   map[string]Operation
 }
 
@@ -216,6 +230,17 @@ func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (sv
 	if err != nil {
 		return nil, "", nil, err
 	}
+	if !signed(r) {
+		if svc, op, form := s.unsignedOp(body); op != nil {
+			c := &auth.Caller{Region: GlobalRegion, SourceIP: httpreq.SourceIP(r), UserAgent: r.UserAgent(),
+				RequestID: reqID, SecureTransport: r.TLS != nil}
+			rec.Service(svc.Audit, svc.SigningName, op.Name, auditrec.QueryName, auditrec.QueryName)
+			rec.Region(GlobalRegion)
+			rec.Anonymous("WebIdentityUser")
+			out, err := op.Handle(rec.WithContext(r.Context()), c, form)
+			return svc, op.Name, out, err
+		}
+	}
 	res, err := s.verifier.Verify(r, body)
 	if err != nil {
 		return nil, "", nil, err
@@ -255,6 +280,29 @@ func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (sv
 	rec.Caller(c)
 	out, err = op.Handle(rec.WithContext(r.Context()), c, form)
 	return svc, action, out, err
+}
+
+// signed reports whether r carries a SigV4 signature in either form.
+func signed(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("X-Amz-Algorithm")
+}
+
+// unsignedOp returns the operation an unsigned request asks for, when it is
+// one that AWS serves unsigned, with the service that has it and the form.
+// Anything else is left to the verifier, which refuses the missing
+// signature as AWS does.
+func (s *Server) unsignedOp(body []byte) (*Service, *Operation, url.Values) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, nil, nil
+	}
+	action, version := form.Get("Action"), form.Get("Version")
+	for _, svc := range s.services {
+		if op, ok := svc.ops[action]; ok && op.Unsigned && (version == "" || version == svc.Version) {
+			return svc, &op, form
+		}
+	}
+	return nil, nil, nil
 }
 
 // encodeResponse writes the XML envelope of a successful response; out nil
@@ -343,7 +391,7 @@ func wireError(code svcerr.Code, fault string) (wire string, status int, receive
 		return "ExpiredToken", http.StatusBadRequest, false
 	case svcerr.UnknownOperation, svcerr.InvalidAction:
 		return "InvalidAction", http.StatusBadRequest, false
-	case svcerr.OptInRequired:
+	case svcerr.OptInRequired, svcerr.IDPRejectedClaim:
 		return string(code), http.StatusForbidden, false
 	case svcerr.MissingAction, svcerr.MissingParameter, svcerr.InvalidParameterValue,
 		svcerr.InvalidQueryParameter, svcerr.RequestExpired:
@@ -390,6 +438,9 @@ func (s *Server) wire(svc *Service, err error) (code, msg string, status int, re
 		return he.code, he.msg, he.status, false
 	} else if se := svcerr.As(err); se != nil {
 		code, status, receiver = wireError(se.Code, fault)
+		if svc != nil && svc.Codes[se.Code] != "" {
+			code = svc.Codes[se.Code]
+		}
 		return code, se.Msg, status, receiver
 	}
 	code, status, receiver = wireError(svcerr.Internal, fault)

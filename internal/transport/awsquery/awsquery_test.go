@@ -13,8 +13,10 @@ import (
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/iam"
 	"github.com/arca-kms/arca/internal/iamsvc"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/memory"
+	"github.com/arca-kms/arca/internal/sts"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -46,7 +48,71 @@ func newTestServer(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	svc := iamsvc.New(ids, iamsvc.Config{Operator: testAccount})
-	return New(Config{Services: []*Service{IAM(svc), STS(svc)}, Verifier: fakeVerifier{}, Principals: ids, Regions: []string{"eu-west-1"}})
+	stsSvc := sts.New(memory.New(), noRoles{ids}, sts.Config{})
+	return New(Config{Services: []*Service{IAM(svc), STS(stsSvc)}, Verifier: fakeVerifier{}, Principals: ids, Regions: []string{"eu-west-1"}})
+}
+
+// noRoles is a directory without roles, over the store's policies.
+type noRoles struct{ ids *iam.Store }
+
+func (noRoles) Role(context.Context, string, string) (*sts.Role, error) {
+	return nil, sts.ErrNoSuchRole
+}
+func (d noRoles) Policies(ctx context.Context, p *auth.Principal) ([]*policy.Policy, *policy.Policy, error) {
+	return d.ids.Policies(ctx, p)
+}
+
+// expiredPrincipals answers every access key with an expired token.
+type expiredPrincipals struct{}
+
+func (expiredPrincipals) Principal(context.Context, string, string) (auth.Principal, error) {
+	return auth.Principal{}, svcerr.New(svcerr.ExpiredToken, "The security token included in the request is expired")
+}
+
+// TestUnsignedAndPerServiceCodes: AssumeRoleWithWebIdentity is served
+// without a signature (and only it); STS names an expired token
+// ExpiredTokenException where IAM says ExpiredToken.
+func TestUnsignedAndPerServiceCodes(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	web := "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn:aws:iam::111122223333:role/r&RoleSessionName=ss&WebIdentityToken=abcdefgh"
+	decode := func(w *httptest.ResponseRecorder) errorEnvelope {
+		var e errorEnvelope
+		if err := xml.Unmarshal(w.Body.Bytes(), &e); err != nil {
+			t.Fatalf("%s: %v", w.Body, err)
+		}
+		return e
+	}
+	// Unsigned: reaches STS (which trusts no issuer here) even though the
+	// verifier would refuse.
+	w := post(s, web, "X-Test-Fail", string(svcerr.MissingAuthToken))
+	if e := decode(w); w.Code != 400 || e.Error.Code != "InvalidIdentityToken" || !strings.Contains(w.Body.String(), STSNamespace) {
+		t.Errorf("unsigned AssumeRoleWithWebIdentity: %d %s", w.Code, w.Body)
+	}
+	// Signed requests always go through the verifier.
+	w = post(s, web, "Authorization", "AWS4-HMAC-SHA256 x", "X-Test-Fail", string(svcerr.IncompleteSignature))
+	if e := decode(w); e.Error.Code != "IncompleteSignature" {
+		t.Errorf("signed AssumeRoleWithWebIdentity with a bad signature: %d %s", w.Code, w.Body)
+	}
+	// Other operations are never served unsigned.
+	for _, body := range []string{"Action=AssumeRole&Version=2011-06-15", "Action=GetCallerIdentity&Version=2011-06-15",
+		"Action=AssumeRoleWithWebIdentity&Version=2010-05-08", "Action=ListUsers&Version=2010-05-08", "%zz"} {
+		w = post(s, body, "X-Test-Fail", string(svcerr.MissingAuthToken))
+		if e := decode(w); w.Code != 403 || e.Error.Code != "MissingAuthenticationToken" {
+			t.Errorf("unsigned %s: %d %s", body, w.Code, w.Body)
+		}
+	}
+
+	ids := iam.New(memory.New(), "aws")
+	stsSvc := sts.New(memory.New(), noRoles{ids}, sts.Config{})
+	x := New(Config{Services: []*Service{IAM(iamsvc.New(ids, iamsvc.Config{})), STS(stsSvc)}, Verifier: fakeVerifier{},
+		Principals: expiredPrincipals{}, Regions: []string{"us-east-1"}})
+	for scope, want := range map[string]string{"sts/us-east-1": "ExpiredTokenException", "iam/us-east-1": "ExpiredToken"} {
+		w := post(x, "Action=GetCallerIdentity&Version=2011-06-15", "X-Test-Scope", scope)
+		if e := decode(w); w.Code != 400 || e.Error.Code != want {
+			t.Errorf("%s: expired token: %d %s, want %s", scope, w.Code, w.Body, want)
+		}
+	}
 }
 
 func post(s *Server, body string, hdr ...string) *httptest.ResponseRecorder {

@@ -1,6 +1,10 @@
 package awsquery
 
-import "github.com/arca-kms/arca/internal/iamsvc"
+import (
+	"github.com/arca-kms/arca/internal/iamsvc"
+	"github.com/arca-kms/arca/internal/sts"
+	"github.com/arca-kms/arca/internal/svcerr"
+)
 
 // IAM API version and response namespace.
 const (
@@ -51,11 +55,18 @@ func IAM(s *iamsvc.Service) *Service {
 	return svc
 }
 
-// STS is the operation table of the sts service.
-func STS(s *iamsvc.Service) *Service {
+// STS is the operation table of the sts service. AssumeRoleWithWebIdentity
+// is served unsigned, as AWS serves it: the web identity token is the
+// credential. STS's model names its own codes for some errors (the SDKs'
+// sts types match them): ExpiredTokenException, where IAM's is ExpiredToken.
+func STS(s *sts.Service) *Service {
 	svc := NewService("sts", STSVersion, STSNamespace,
 		Op("GetCallerIdentity", s.GetCallerIdentity),
+		Op("GetSessionToken", s.GetSessionToken),
+		Op("AssumeRole", s.AssumeRole),
+		Unsigned(Op("AssumeRoleWithWebIdentity", s.AssumeRoleWithWebIdentity)),
 	)
+	svc.Codes = map[svcerr.Code]string{svcerr.ExpiredToken: "ExpiredTokenException"}
 	svc.Audit = stsView
 	return svc
 }

@@ -1,0 +1,135 @@
+package audit
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ReadFrom calls fn with the sequence number and JSON line (without its
+// newline) of every record of the log in dir whose sequence is at least
+// from, in order, and returns when it reaches the end of the log or fn
+// returns an error (which it returns). A last line still being written
+// (no newline yet) is not returned. Records pruned by retention are
+// simply absent: the first record passed may be later than from.
+//
+// It reads the files only, so it may run beside the writer; the sinks use
+// it to catch up after falling behind. line is valid only during the call.
+func ReadFrom(dir string, from uint64, fn func(seq uint64, line []byte) error) error {
+	segs, err := segments(dir)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	// Start in the last segment whose first record is not after from.
+	start := 0
+	for i, n := range segs {
+		first, ok, err := firstSequence(filepath.Join(dir, segmentName(n)))
+		if err != nil {
+			return err
+		}
+		if ok && first <= from {
+			start = i
+		}
+		if ok && first > from {
+			break
+		}
+	}
+	for _, n := range segs[start:] {
+		if err := readSegment(filepath.Join(dir, segmentName(n)), from, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type seqOnly struct {
+	Sequence uint64 `json:"arcaSequence"`
+}
+
+func firstSequence(path string) (uint64, bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil // pruned meanwhile
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, 64<<10).ReadBytes('\n')
+	if err != nil {
+		return 0, false, nil // empty, or a first line still being written
+	}
+	var s seqOnly
+	if json.Unmarshal(line, &s) != nil {
+		return 0, false, nil
+	}
+	return s.Sequence, true, nil
+}
+
+func readSegment(path string, from uint64, fn func(uint64, []byte) error) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A record longer than the buffer: gather it whole.
+			buf := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) && len(buf) <= maxLine {
+				line, err = r.ReadSlice('\n')
+				buf = append(buf, line...)
+			}
+			line = buf
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil // the end, or a line still being written
+			}
+			return fmt.Errorf("audit: read %s: %w", filepath.Base(path), err)
+		}
+		line = line[:len(line)-1]
+		var s seqOnly
+		if json.Unmarshal(line, &s) != nil || s.Sequence < from {
+			continue
+		}
+		if err := fn(s.Sequence, line); err != nil {
+			return err
+		}
+	}
+}
+
+// Head returns the sequence number of the last complete record of the log
+// in dir (0 for an empty log).
+func Head(dir string) (uint64, error) {
+	segs, err := segments(dir)
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		ev, err := lastEventOf(filepath.Join(dir, segmentName(segs[i])))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if ev != nil {
+			return ev.Sequence, nil
+		}
+	}
+	if a, err := readAnchor(dir); err == nil && a != nil {
+		return a.Sequence, nil
+	}
+	return 0, nil
+}

@@ -1,0 +1,230 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock for Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// agedLog writes 60 events, one a day, in 4 KiB segments, and returns the
+// open log, its clock (at the last event's day) and directory.
+func agedLog(t *testing.T) (*Log, *fakeClock, string, ed25519.PrivateKey) {
+	t.Helper()
+	dir, key := t.TempDir(), newKey(t)
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l, err := Open(dir, key, Options{MaxSegmentBytes: 4096, Now: clk.Now, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		if i > 0 {
+			clk.Add(24 * time.Hour)
+		}
+		if err := l.Append(context.Background(), event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l, clk, dir, key
+}
+
+func problemOf(rep *Report, k ProblemKind) *Problem {
+	for i := range rep.Problems {
+		if rep.Problems[i].Kind == k {
+			return &rep.Problems[i]
+		}
+	}
+	return nil
+}
+
+func TestPruneThenVerify(t *testing.T) {
+	t.Parallel()
+	l, clk, dir, key := agedLog(t)
+	before, _ := segments(dir)
+	// Keep 30 days: records of days 0..29 are older.
+	a, err := l.Prune(clk.Now().Add(-30 * 24 * time.Hour))
+	if err != nil || a == nil {
+		t.Fatalf("Prune = %v, %v", a, err)
+	}
+	after, _ := segments(dir)
+	if len(after) >= len(before) || a.Sequence == 0 || a.Sequence >= 30 {
+		t.Fatalf("pruned %d → %d segments, anchor at %d", len(before), len(after), a.Sequence)
+	}
+	// Appends continue; close writes a checkpoint.
+	if err := l.Append(context.Background(), event(99)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := verify(t, dir, key)
+	p := problemOf(rep, Pruned)
+	if !rep.OK() || p == nil || rep.Pruned != a.Sequence || rep.Events != 61-a.Sequence || rep.LastSeq != 61 {
+		t.Fatalf("report = %+v", rep)
+	}
+	if !strings.Contains(p.Detail, "records 1 to") || len(rep.Problems) != 1 {
+		t.Errorf("problems = %+v; want only the pruned notice", rep.Problems)
+	}
+	// A second prune moves the anchor forward; the log reopens after it.
+	l2, err := Open(dir, key, Options{MaxSegmentBytes: 4096, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := l2.Prune(clk.Now().Add(-10 * 24 * time.Hour))
+	if err != nil || a2 == nil || a2.Sequence <= a.Sequence {
+		t.Fatalf("second Prune = %+v, %v", a2, err)
+	}
+	l2.Close()
+	if rep := verify(t, dir, key); !rep.OK() || rep.Pruned != a2.Sequence {
+		t.Fatalf("after second prune: %+v", rep)
+	}
+	// Nothing old enough: no change.
+	l3, _ := Open(dir, key, Options{MaxSegmentBytes: 4096, Now: clk.Now})
+	defer l3.Close()
+	if a3, err := l3.Prune(clk.Now().Add(-1000 * 24 * time.Hour)); a3 != nil || err != nil {
+		t.Fatalf("Prune of nothing = %+v, %v", a3, err)
+	}
+}
+
+func TestPruneKeepsCurrentSegment(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newKey(t)
+	writeLog(t, dir, key, 10, Options{})
+	l, err := Open(dir, key, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if a, err := l.Prune(time.Now().Add(time.Hour)); a != nil || err != nil {
+		t.Fatalf("Prune of the only segment = %+v, %v", a, err)
+	}
+}
+
+func TestAnchorTampering(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		edit func(a *Anchor, dir string)
+		want ProblemKind
+		msg  string
+	}{
+		{"signature flipped", func(a *Anchor, _ string) { a.Signature[3] ^= 1 }, BadAnchor, "signature is invalid"},
+		{"sequence moved", func(a *Anchor, _ string) { a.Sequence++ }, BadAnchor, "signature is invalid"},
+		{"hash replaced", func(a *Anchor, _ string) { a.Hash = ZeroHash }, BadAnchor, "signature is invalid"},
+		{"unknown key", func(a *Anchor, _ string) { a.KeyID = "0000000000000000" }, BadAnchor, "unknown key"},
+		{"anchor deleted", func(_ *Anchor, dir string) { os.Remove(filepath.Join(dir, anchorFile)) }, Deleted, "missing before record"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l, clk, dir, key := agedLog(t)
+			a, err := l.Prune(clk.Now().Add(-30 * 24 * time.Hour))
+			if err != nil || a == nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			tc.edit(a, dir)
+			if _, err := os.Stat(filepath.Join(dir, anchorFile)); err == nil {
+				b, _ := json.Marshal(a)
+				os.WriteFile(filepath.Join(dir, anchorFile), b, 0o600)
+			}
+			rep := verify(t, dir, key)
+			p := problemOf(rep, tc.want)
+			if rep.OK() || p == nil || !strings.Contains(p.Detail, tc.msg) {
+				t.Fatalf("problems = %+v; want %s %q", rep.Problems, tc.want, tc.msg)
+			}
+			if problemOf(rep, Pruned) != nil {
+				t.Errorf("a bad anchor was still reported as a prune: %+v", rep.Problems)
+			}
+		})
+	}
+}
+
+func TestPruneCutShortAfterAnchor(t *testing.T) {
+	t.Parallel()
+	l, clk, dir, key := agedLog(t)
+	// Save the oldest segment, prune, and put it back: as if the process
+	// died after writing the anchor and before removing the files.
+	first := filepath.Join(dir, segmentName(1))
+	saved, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := l.Prune(clk.Now().Add(-30 * 24 * time.Hour)); err != nil || a == nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if err := os.WriteFile(first, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verify(t, dir, key); !rep.OK() || problemOf(rep, Pruned) == nil {
+		t.Fatalf("report = %+v", rep.Problems)
+	}
+}
+
+func TestReadFromAndDurableHook(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newKey(t)
+	var got atomic.Uint64
+	var lines atomic.Int64
+	l, err := Open(dir, key, Options{MaxSegmentBytes: 2048, Durable: func(b []byte, last uint64) {
+		lines.Add(int64(strings.Count(string(b), "\n")))
+		if last > got.Load() {
+			got.Store(last)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if err := l.Append(context.Background(), event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got.Load() != 40 || lines.Load() != 40 {
+		t.Fatalf("Durable saw last=%d, %d lines; want 40, 40", got.Load(), lines.Load())
+	}
+	for _, from := range []uint64{0, 1, 17, 40, 41} {
+		var seqs []uint64
+		err := ReadFrom(dir, from, func(seq uint64, line []byte) error {
+			var e Event
+			if err := json.Unmarshal(line, &e); err != nil || e.Sequence != seq {
+				t.Fatalf("line for %d does not parse: %v", seq, err)
+			}
+			seqs = append(seqs, seq)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := max(from, 1)
+		if want := 41 - int(start); len(seqs) != want || (want > 0 && seqs[0] != start) {
+			t.Errorf("ReadFrom(%d) = %v", from, seqs)
+		}
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] != seqs[i-1]+1 {
+				t.Fatalf("ReadFrom(%d) out of order: %v", from, seqs)
+			}
+		}
+	}
+	l.Close()
+}

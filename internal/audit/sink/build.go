@@ -1,0 +1,72 @@
+package sink
+
+import (
+	"fmt"
+	"time"
+)
+
+// Spec is one configured sink (the `audit_sinks:` list in YAML; the server
+// copies config.AuditSink into it field by field).
+type Spec struct {
+	Name string
+	// Type is file, syslog or webhook.
+	Type string
+
+	// file
+	Path     string
+	MaxBytes int64
+	MaxAge   time.Duration
+	MaxFiles int
+
+	// syslog
+	Network  string
+	Address  string
+	Facility int
+	Hostname string
+
+	// webhook
+	URL     string
+	Headers map[string]string
+
+	// syslog and webhook
+	Timeout time.Duration
+
+	// delivery
+	QueueSize  int
+	BatchSize  int
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+}
+
+// Build makes the sinks of specs; a spec without a name is called TYPE-N
+// (its position from 1).
+func Build(specs []Spec) ([]Named, error) {
+	var out []Named
+	for i, sp := range specs {
+		name := sp.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", sp.Type, i+1)
+		}
+		var s Sink
+		var err error
+		switch sp.Type {
+		case "file":
+			s, err = NewFile(FileOptions{Path: sp.Path, MaxBytes: sp.MaxBytes, MaxAge: sp.MaxAge, MaxFiles: sp.MaxFiles})
+		case "syslog":
+			s, err = NewSyslog(SyslogOptions{Network: sp.Network, Address: sp.Address, Facility: sp.Facility, Hostname: sp.Hostname, Timeout: sp.Timeout})
+		case "webhook":
+			s, err = NewWebhook(WebhookOptions{URL: sp.URL, Headers: sp.Headers, Timeout: sp.Timeout})
+		default:
+			err = fmt.Errorf("type %q: want file, syslog or webhook", sp.Type)
+		}
+		if err != nil {
+			for _, n := range out {
+				n.Sink.Close()
+			}
+			return nil, fmt.Errorf("audit_sinks[%d] (%s): %w", i, name, err)
+		}
+		out = append(out, Named{Name: name, Sink: s,
+			Tuning: Tuning{QueueSize: sp.QueueSize, BatchSize: sp.BatchSize, MinBackoff: sp.MinBackoff, MaxBackoff: sp.MaxBackoff}})
+	}
+	return out, nil
+}
