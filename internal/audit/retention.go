@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -56,30 +57,49 @@ func readAnchor(dir string) (*Anchor, error) {
 	return &a, nil
 }
 
-// Prune removes the oldest segments whose every record is older than
-// before, leaving first a signed anchor for the last record removed, and
-// returns that anchor (nil if nothing was old enough). The segment being
-// written is never removed, nor the one before it while the current one is
-// still empty (Open continues the chain from it). Prune writes the anchor
+// PruneOptions are Prune's optional inputs.
+type PruneOptions struct {
+	// Now is the clock for the anchor's time (time.Now by default).
+	Now func() time.Time
+	// Logger receives a line per prune (slog.Default by default).
+	Logger *slog.Logger
+}
+
+// Prune removes from the log in dir the oldest segments whose every record
+// is older than before, leaving first an anchor for the last record
+// removed, signed with key (the log's current checkpoint key), and returns
+// that anchor (nil if nothing was old enough). The segment being written
+// is never removed, nor the one before it while the current one is still
+// empty (Open continues the chain from it). Prune writes the anchor
 // (fsynced, renamed into place) before it removes anything, so a crash in
 // between leaves records the anchor already covers, which Verify skips.
-func (l *Log) Prune(before time.Time) (*Anchor, error) {
+//
+// It works on the files alone, beside a running Log (which only ever
+// writes the last segment), and takes the key as an argument so that it
+// never reads a Log's state from outside its writer goroutine.
+func Prune(dir string, key ed25519.PrivateKey, before time.Time, o PruneOptions) (*Anchor, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	pruneMu.Lock()
 	defer pruneMu.Unlock()
-	segs, err := segments(l.dir)
+	segs, err := segments(dir)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	keep := 1
 	if len(segs) > 0 {
-		if st, err := os.Stat(filepath.Join(l.dir, segmentName(segs[len(segs)-1]))); err == nil && st.Size() == 0 {
+		if st, err := os.Stat(filepath.Join(dir, segmentName(segs[len(segs)-1]))); err == nil && st.Size() == 0 {
 			keep = 2
 		}
 	}
 	var last *Event
 	var remove []int
 	for i := 0; i < len(segs)-keep; i++ {
-		ev, err := lastEventOf(filepath.Join(l.dir, segmentName(segs[i])))
+		ev, err := lastEventOf(filepath.Join(dir, segmentName(segs[i])))
 		if err != nil {
 			return nil, err
 		}
@@ -95,24 +115,24 @@ func (l *Log) Prune(before time.Time) (*Anchor, error) {
 	if last == nil {
 		return nil, nil
 	}
-	if old, err := readAnchor(l.dir); err == nil && old != nil && old.Sequence > last.Sequence {
+	if old, err := readAnchor(dir); err == nil && old != nil && old.Sequence > last.Sequence {
 		return nil, fmt.Errorf("audit: the existing anchor (record %d) is ahead of the segments to prune (record %d)", old.Sequence, last.Sequence)
 	}
 	a := &Anchor{Sequence: last.Sequence, Hash: last.Hash, EventTime: last.EventTime,
-		Time: l.opts.Now().UTC().Format(time.RFC3339Nano), KeyID: l.kid}
-	a.Signature = ed25519.Sign(l.key, a.signedBytes())
-	if err := writeFileAtomic(l.dir, anchorFile, a); err != nil {
+		Time: o.Now().UTC().Format(time.RFC3339Nano), KeyID: KeyID(key.Public().(ed25519.PublicKey))}
+	a.Signature = ed25519.Sign(key, a.signedBytes())
+	if err := writeFileAtomic(dir, anchorFile, a); err != nil {
 		return nil, err
 	}
 	for _, n := range remove {
-		if err := os.Remove(filepath.Join(l.dir, segmentName(n))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, segmentName(n))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return a, fmt.Errorf("audit: prune: %w", err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(dir); err != nil {
 		return a, fmt.Errorf("audit: prune: %w", err)
 	}
-	l.log.Info("audit log pruned", "segments", len(remove), "through_sequence", a.Sequence, "older_than", before.UTC().Format(time.RFC3339))
+	o.Logger.Info("audit log pruned", "segments", len(remove), "through_sequence", a.Sequence, "older_than", before.UTC().Format(time.RFC3339))
 	return a, nil
 }
 
@@ -139,21 +159,45 @@ func writeFileAtomic(dir, name string, v any) error {
 	return syncDir(dir)
 }
 
-// RunRetention prunes records older than retention from l at start and
-// then every interval until ctx ends. A retention of zero or less keeps
-// everything and returns at once.
-func (l *Log) RunRetention(ctx context.Context, retention, interval time.Duration) {
-	if retention <= 0 {
+// Retention prunes a log directory on a schedule.
+type Retention struct {
+	// Dir is the log's directory.
+	Dir string
+	// Key returns the current checkpoint signing key (it may rotate).
+	Key func(ctx context.Context) (ed25519.PrivateKey, error)
+	// Period keeps records younger than this; zero or less keeps all.
+	Period time.Duration
+	// Interval is how often to prune (default 1h).
+	Interval time.Duration
+	// Now and Logger as in PruneOptions.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Run prunes at start and then every Interval until ctx ends. It returns at
+// once if Period keeps everything.
+func (r Retention) Run(ctx context.Context) {
+	if r.Period <= 0 {
 		return
 	}
-	if interval <= 0 {
-		interval = time.Hour
+	if r.Interval <= 0 {
+		r.Interval = time.Hour
 	}
-	t := time.NewTicker(interval)
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	for {
-		if _, err := l.Prune(l.opts.Now().Add(-retention)); err != nil {
-			l.log.Error("audit retention: prune failed", "error", err)
+		key, err := r.Key(ctx)
+		if err == nil {
+			_, err = Prune(r.Dir, key, r.Now().Add(-r.Period), PruneOptions{Now: r.Now, Logger: r.Logger})
+		}
+		if err != nil {
+			r.Logger.Error("audit retention: prune failed", "error", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -61,7 +61,7 @@ func TestPruneThenVerify(t *testing.T) {
 	l, clk, dir, key := agedLog(t)
 	before, _ := segments(dir)
 	// Keep 30 days: records of days 0..29 are older.
-	a, err := l.Prune(clk.Now().Add(-30 * 24 * time.Hour))
+	a, err := Prune(dir, key, clk.Now().Add(-30*24*time.Hour), PruneOptions{Now: clk.Now})
 	if err != nil || a == nil {
 		t.Fatalf("Prune = %v, %v", a, err)
 	}
@@ -89,7 +89,7 @@ func TestPruneThenVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a2, err := l2.Prune(clk.Now().Add(-10 * 24 * time.Hour))
+	a2, err := Prune(dir, key, clk.Now().Add(-10*24*time.Hour), PruneOptions{Now: clk.Now})
 	if err != nil || a2 == nil || a2.Sequence <= a.Sequence {
 		t.Fatalf("second Prune = %+v, %v", a2, err)
 	}
@@ -100,7 +100,7 @@ func TestPruneThenVerify(t *testing.T) {
 	// Nothing old enough: no change.
 	l3, _ := Open(dir, key, Options{MaxSegmentBytes: 4096, Now: clk.Now})
 	defer l3.Close()
-	if a3, err := l3.Prune(clk.Now().Add(-1000 * 24 * time.Hour)); a3 != nil || err != nil {
+	if a3, err := Prune(dir, key, clk.Now().Add(-1000*24*time.Hour), PruneOptions{Now: clk.Now}); a3 != nil || err != nil {
 		t.Fatalf("Prune of nothing = %+v, %v", a3, err)
 	}
 }
@@ -114,7 +114,7 @@ func TestPruneKeepsCurrentSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if a, err := l.Prune(time.Now().Add(time.Hour)); a != nil || err != nil {
+	if a, err := Prune(dir, key, time.Now().Add(time.Hour), PruneOptions{}); a != nil || err != nil {
 		t.Fatalf("Prune of the only segment = %+v, %v", a, err)
 	}
 }
@@ -137,7 +137,7 @@ func TestAnchorTampering(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			l, clk, dir, key := agedLog(t)
-			a, err := l.Prune(clk.Now().Add(-30 * 24 * time.Hour))
+			a, err := Prune(dir, key, clk.Now().Add(-30*24*time.Hour), PruneOptions{Now: clk.Now})
 			if err != nil || a == nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestPruneCutShortAfterAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, err := l.Prune(clk.Now().Add(-30 * 24 * time.Hour)); err != nil || a == nil {
+	if a, err := Prune(dir, key, clk.Now().Add(-30*24*time.Hour), PruneOptions{Now: clk.Now}); err != nil || a == nil {
 		t.Fatal(err)
 	}
 	l.Close()
@@ -227,4 +227,26 @@ func TestReadFromAndDurableHook(t *testing.T) {
 		}
 	}
 	l.Close()
+}
+
+func TestRetentionRunWithRotatedKey(t *testing.T) {
+	t.Parallel()
+	l, clk, dir, key := agedLog(t)
+	l.Close()
+	newer := newKey(t) // the signing key rotated since the records were written
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // one prune, then return
+	Retention{Dir: dir, Period: 30 * 24 * time.Hour, Now: clk.Now,
+		Key: func(context.Context) (ed25519.PrivateKey, error) { return newer, nil }}.Run(ctx)
+	both := []ed25519.PublicKey{key.Public().(ed25519.PublicKey), newer.Public().(ed25519.PublicKey)}
+	rep, err := Verify(dir, both)
+	if err != nil || !rep.OK() || rep.Pruned == 0 {
+		t.Fatalf("with both keys: %+v, %v", rep, err)
+	}
+	rep = verify(t, dir, key)
+	if p := problemOf(rep, BadAnchor); rep.OK() || p == nil || !strings.Contains(p.Detail, "unknown key") {
+		t.Fatalf("without the new key: %+v", rep.Problems)
+	}
+	// Zero keeps everything.
+	Retention{Dir: dir, Period: 0, Key: func(context.Context) (ed25519.PrivateKey, error) { t.Fatal("called"); return nil, nil }}.Run(ctx)
 }

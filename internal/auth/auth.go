@@ -85,4 +85,7 @@ type Caller struct {
 	RequestID string
 	// SecureTransport reports whether the request arrived over TLS.
 	SecureTransport bool
+	// ViaService is set when another Arca service calls on the caller's
+	// behalf (kms:ViaService, e.g. "secretsmanager.us-east-1.amazonaws.com").
+	ViaService string
 }

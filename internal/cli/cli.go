@@ -29,7 +29,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCmd(stdout, stderr), benchCmd(stdout), versionCmd(stdout), policyCmd(stdout), iamCmd(stdout),
+	root.AddCommand(serverCmd(stdout, stderr), benchCmd(stdout), versionCmd(stdout), policyCmd(stdout), iamCmd(stdout), postureCmd(stdout),
 		auditCmd(stdout, stderr))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "arca:", err)

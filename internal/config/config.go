@@ -69,6 +69,9 @@ type Config struct {
 	AuditRetention Duration `yaml:"audit_retention"`
 	// PostureAccessKeyMaxAge flags access keys older than this.
 	PostureAccessKeyMaxAge Duration `yaml:"posture_access_key_max_age"`
+	// Rotators are the secret rotators RotationLambdaARN selects (YAML
+	// only; rotators.go).
+	Rotators []Rotator `yaml:"rotators"`
 }
 
 // OIDCProvider is one trusted OIDC issuer (AWS: an IAM OIDC identity
@@ -305,6 +308,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, validateOIDC(c.OIDCProviders)...)
 	errs = append(errs, c.validateAudit()...)
+	errs = append(errs, validateRotators(c.Rotators)...)
 	return errors.Join(errs...)
 }
 

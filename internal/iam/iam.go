@@ -65,6 +65,7 @@ type Store struct {
 	creds     cache[*credential]      // access key ID → secret and principal
 	pols      cache[[]*policy.Policy] // user or role unique ID → its parsed inline policies
 	roles     cache[*ParsedRole]      // ACCOUNT/lower-case role name → the role as STS uses it
+	usage     usage                   // access keys' last use, flushed periodically (lastused.go)
 }
 
 // credential is what one access key proves, as cached.

@@ -143,6 +143,9 @@ func (s *Service) fillContext(pc *policy.Context, c *auth.Caller, k *keystore.Ke
 	pc.Add("aws:EpochTime", tk.epoch)
 	pc.SetBool("aws:SecureTransport", c.SecureTransport)
 	pc.Add("kms:CallerAccount", c.Account)
+	if c.ViaService != "" {
+		pc.Add("kms:ViaService", c.ViaService)
+	}
 	for tk, tv := range c.Tags {
 		pc.Set("aws:PrincipalTag/"+tk, tv)
 	}

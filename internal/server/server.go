@@ -29,6 +29,8 @@ import (
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
+	"github.com/arca-kms/arca/internal/posture"
+	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/sts"
@@ -127,8 +129,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	rotators, err := newRotators(cfg.Rotators, opts.Getenv, log)
+	if err != nil {
+		return err
+	}
+	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
+		Logger: log, Identities: stsSvc, Rotators: rotators})
+	defer secretsSvc.Close()
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log,
-		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}}}
+		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
+	// Every signed request notes its access key's last use (posture.go).
+	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
+	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
+		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
 
 	aud, err := openAudit(ctx, cfg, b, log)
 	if err != nil {
@@ -139,9 +152,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
 
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.CloudTrail(trailSvc)},
+		Services: []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc),
+			awsjson.CloudTrail(trailSvc)},
 		Audit:      aud.auditor,
-		Verifier:   verifier,
+		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
@@ -154,7 +168,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	query := awsquery.New(awsquery.Config{
 		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
 		Audit:      aud.auditor,
-		Verifier:   verifier,
+		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
 		Logger:     log,
@@ -193,6 +207,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); sched.Run(schedCtx) }()
 	defer func() { stopSched(); <-schedDone }()
+	flushDone := make(chan struct{})
+	go func() { defer close(flushDone); flushLastUsed(schedCtx, ids, lastUsedFlushInterval, log) }()
+	defer func() { stopSched(); <-flushDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// test/e2e reads this line to learn the port when started on :0.

@@ -5,6 +5,5 @@ const (
 	InvalidLookupAttributes Code = "InvalidLookupAttributesException"
 	InvalidTimeRange        Code = "InvalidTimeRangeException"
 	InvalidMaxResults       Code = "InvalidMaxResultsException"
-	InvalidNextToken        Code = "InvalidNextTokenException"
 	InvalidEventCategory    Code = "InvalidEventCategoryException"
 )

@@ -67,6 +67,18 @@ const (
 	CloudHsmClusterInvalid   Code = "CloudHsmClusterInvalidConfigurationException"
 	KMSInvalidStateException Code = InvalidState
 
+	// Secrets Manager's own codes.
+	DecryptionFailure    Code = "DecryptionFailure"
+	EncryptionFailure    Code = "EncryptionFailure"
+	InternalServiceError Code = "InternalServiceError"
+	InvalidNextToken     Code = "InvalidNextTokenException"
+	InvalidParameter     Code = "InvalidParameterException"
+	InvalidRequest       Code = "InvalidRequestException"
+	PreconditionNotMet   Code = "PreconditionNotMetException"
+	PublicPolicy         Code = "PublicPolicyException"
+	ResourceExists       Code = "ResourceExistsException"
+	ResourceNotFound     Code = "ResourceNotFoundException"
+
 	// IAM's own codes, for conditions the shared codes above do not name.
 	DeleteConflict Code = "DeleteConflict"
 	InvalidInput   Code = "InvalidInput"

@@ -20,6 +20,7 @@ import (
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -114,6 +115,18 @@ func TestAuditWorkload(t *testing.T) {
 	mustOK(t, err, "Sign")
 	secrets["signature base64"] = []byte(base64.StdEncoding.EncodeToString(sig.Signature))
 
+	// A secret: its value is never recorded, its name and ARN are.
+	smc := s.smClient("us-east-1", rootAKID, rootSecret)
+	secretValue := "audit-e2e-secret-value-5d1e0a"
+	secrets["secret value"] = []byte(secretValue)
+	cs, err := smc.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("audit/db"), SecretString: aws.String(secretValue)})
+	mustOK(t, err, "CreateSecret")
+	gv, err := smc.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: cs.ARN})
+	mustOK(t, err, "GetSecretValue")
+	reqIDs = append(reqIDs, requestID(cs.ResultMetadata), requestID(gv.ResultMetadata))
+	_, err = smc.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: cs.ARN, SecretBinary: []byte(secretValue + "-binary")})
+	mustOK(t, err, "PutSecretValue")
+
 	// An IAM user with an access key; her calls are recorded under her name.
 	ic := s.iamClient(rootAKID, rootSecret)
 	_, err = ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("audit-alice")})
@@ -193,6 +206,13 @@ func TestAuditWorkload(t *testing.T) {
 	wantCode(t, err, "InvalidLookupAttributesException", "bad lookup attribute")
 	_, err = act.LookupEvents(ctx, &cloudtrail.LookupEventsInput{StartTime: aws.Time(time.Now()), EndTime: aws.Time(time.Now().Add(-time.Hour))})
 	wantCode(t, err, "InvalidTimeRangeException", "start after end")
+
+	bySecret, err := ct.LookupEvents(ctx, &cloudtrail.LookupEventsInput{LookupAttributes: []cttypes.LookupAttribute{
+		{AttributeKey: cttypes.LookupAttributeKeyResourceName, AttributeValue: cs.ARN}}})
+	mustOK(t, err, "LookupEvents by secret ARN")
+	if len(bySecret.Events) != 3 || *bySecret.Events[0].EventSource != "secretsmanager.amazonaws.com" {
+		t.Errorf("LookupEvents by secret ARN: %d events", len(bySecret.Events))
+	}
 
 	// The aws CLI finds the key's events too.
 	if awsBin := requireTool(t, "aws", "awscli"); awsBin != "" {

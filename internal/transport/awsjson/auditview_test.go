@@ -11,7 +11,7 @@ import (
 // input and output is classified on purpose by its service's audit view,
 // so that a new field is never recorded (or hidden) by accident.
 func TestAuditViewClassifiesEveryMember(t *testing.T) {
-	for _, svc := range []*Service{KMS(nil), CloudTrail(nil)} {
+	for _, svc := range []*Service{KMS(nil), CloudTrail(nil), SecretsManager(nil), Arca(nil)} {
 		if svc.Audit == nil {
 			t.Errorf("%s has no audit view", svc.TargetPrefix)
 			continue

@@ -94,7 +94,7 @@ type Service struct {
 
 // NewService returns a Service with the given operations.
 func NewService(prefix, signingName string, ops ...Operation) *Service {
-	s := &Service{TargetPrefix: prefix, SigningName: signingName, ops: make(map[string]Operation, len(ops))}
+	s := &Service{TargetPrefix: prefix, SigningName: signingName, Audit: views[prefix], ops: make(map[string]Operation, len(ops))}
 	for _, o := range ops {
 		s.ops[o.Name] = o
 	}
@@ -328,7 +328,7 @@ func (e *httpError) Error() string { return string(e.code) + ": " + e.msg }
 // 400, and only their own faults with 5xx.
 func statusOf(code svcerr.Code) int {
 	switch code {
-	case svcerr.Internal, svcerr.KeyUnavailable, svcerr.InternalFailure:
+	case svcerr.Internal, svcerr.KeyUnavailable, svcerr.InternalFailure, svcerr.InternalServiceError:
 		return http.StatusInternalServerError
 	case svcerr.DependencyTimeout, svcerr.ServiceUnavailable:
 		return http.StatusServiceUnavailable

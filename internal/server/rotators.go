@@ -1,0 +1,51 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/arca-kms/arca/internal/config"
+	"github.com/arca-kms/arca/internal/secrets"
+	"github.com/arca-kms/arca/internal/secrets/rotator"
+)
+
+// defaultRotatorTimeout bounds one rotation step when the config sets none.
+const defaultRotatorTimeout = 30 * time.Second
+
+// newRotators builds the configured rotators, reading each webhook's HMAC
+// secret from the environment variable the config names. A rotator type
+// that this build does not implement yet is skipped with a warning, so a
+// secret naming it fails its rotation (recorded) instead of the server
+// refusing to start.
+func newRotators(cfgs []config.Rotator, getenv func(string) string, log *slog.Logger) (map[string]rotator.Rotator, error) {
+	out := make(map[string]rotator.Rotator, len(cfgs))
+	for _, c := range cfgs {
+		rc := rotator.Config{Name: c.Name, Type: c.Type, Strategy: c.Strategy, URL: c.URL, Timeout: c.Timeout}
+		if rc.Timeout == 0 {
+			rc.Timeout = defaultRotatorTimeout
+		}
+		if c.HMACSecretEnv != "" {
+			rc.HMACSecret = getenv(c.HMACSecretEnv)
+		}
+		r, err := rotator.New(rc)
+		if errors.Is(err, rotator.ErrNotImplemented) {
+			log.Warn("rotator type not implemented in this build; secrets naming it cannot rotate", "rotator", c.Name, "type", c.Type)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[c.Name] = r
+	}
+	return out, nil
+}
+
+// secretsSweep adapts the secrets sweep to the scheduler's.
+func secretsSweep(s *secrets.Service) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		rep, err := s.Sweep(ctx)
+		return rep.Deleted + rep.Rotated + rep.Failed, err
+	}
+}
