@@ -20,8 +20,8 @@ import (
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go/middleware"
 )
 

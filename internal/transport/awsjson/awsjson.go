@@ -230,11 +230,9 @@ func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (an
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.verifier.Verify(r, body)
-	if err != nil {
-		return nil, err
-	}
 	// The operation follows the last dot: CloudTrail's prefix has dots.
+	// It is known before authentication, so that a request refused there
+	// is still recorded against its service and operation.
 	target := r.Header.Get("X-Amz-Target")
 	prefix, name := target, ""
 	if i := strings.LastIndexByte(target, '.'); i >= 0 {
@@ -243,6 +241,10 @@ func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (an
 	svc := s.services[prefix]
 	if svc != nil {
 		rec.Service(svc.Audit, svc.SigningName, name, auditrec.JSONName, auditrec.JSONName)
+	}
+	res, err := s.verifier.Verify(r, body)
+	if err != nil {
+		return nil, err
 	}
 	rec.Region(res.Region)
 	if svc != nil && res.Service != svc.SigningName {
