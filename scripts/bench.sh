@@ -41,5 +41,5 @@ sleep 0.5
 echo "# arca bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, duration $duration per row"
 common=(--access-key-id "$ARCA_ROOT_ACCESS_KEY_ID" --duration "$duration" --workers "$workers")
 "$bin" bench "${common[@]}" --header --endpoint "http://127.0.0.1:$bport" --pid "$base_pid" --op baseline
-"$bin" bench "${common[@]}" --endpoint "http://127.0.0.1:$port" --pid "$arca_pid" --op encrypt,decrypt,generate-data-key,sign-p256,verify-p256,sign-rsa2048,verify-rsa2048,generate-mac
+"$bin" bench "${common[@]}" --endpoint "http://127.0.0.1:$port" --pid "$arca_pid" --op encrypt,decrypt,get-secret-value,generate-data-key,sign-p256,verify-p256,sign-rsa2048,verify-rsa2048,generate-mac
 "$bin" bench "${common[@]}" --endpoint "http://127.0.0.1:$nport" --pid "$noaudit_pid" --op encrypt --label "(audit off)"

@@ -63,3 +63,37 @@ func FuzzEventRoundTrip(f *testing.F) {
 		ix.Lookup(Query{Account: e.Account(), Attr: AttrUsername, Value: e.Username()})
 	})
 }
+
+// FuzzVerifyAnchor feeds arbitrary segment and prune-anchor files to Verify
+// with a known key: it must never panic, and only an anchor that key
+// signed may be reported as a prune.
+func FuzzVerifyAnchor(f *testing.F) {
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	// A genuine anchor for record 5, and a segment continuing from it.
+	a := &Anchor{Sequence: 5, Hash: "ab", EventTime: "2026-01-01T00:00:00Z", Time: "2026-02-01T00:00:00Z", KeyID: KeyID(key.Public().(ed25519.PublicKey))}
+	a.Signature = ed25519.Sign(key, a.signedBytes())
+	good, _ := json.Marshal(a)
+	e := &Event{EventName: "Encrypt", Sequence: 6, PreviousHash: "ab"}
+	e.Hash, _ = e.computeHash()
+	line, _ := json.Marshal(e)
+	f.Add(append(line, '\n'), good)
+	f.Add(append(line, '\n'), bytes.Replace(good, []byte(`"sequence":5`), []byte(`"sequence":4`), 1))
+	f.Add([]byte{}, []byte(`{"sequence":18446744073709551615,"hash":"","keyId":"","signature":null}`))
+	f.Add([]byte("{}\n"), []byte("not json"))
+	f.Fuzz(func(t *testing.T, segment, anchor []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, segmentName(1)), segment, 0o600)
+		os.WriteFile(filepath.Join(dir, anchorFile), anchor, 0o600)
+		rep, err := Verify(dir, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)})
+		if err != nil {
+			return
+		}
+		var parsed Anchor
+		genuine := json.Unmarshal(anchor, &parsed) == nil && ed25519.Verify(key.Public().(ed25519.PublicKey), parsed.signedBytes(), parsed.Signature)
+		for _, p := range rep.Problems {
+			if p.Kind == Pruned && !genuine {
+				t.Fatalf("an anchor the key never signed was accepted: %s", anchor)
+			}
+		}
+	})
+}

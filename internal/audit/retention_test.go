@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -249,4 +250,38 @@ func TestRetentionRunWithRotatedKey(t *testing.T) {
 	}
 	// Zero keeps everything.
 	Retention{Dir: dir, Period: 0, Key: func(context.Context) (ed25519.PrivateKey, error) { t.Fatal("called"); return nil, nil }}.Run(ctx)
+}
+
+func TestLastEventTail(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seg")
+	var body []byte
+	for i := range 2000 { // ~1 MB: longer than the tail read
+		e := event(i)
+		e.Sequence, e.Hash = uint64(i+1), "h"
+		line, _ := json.Marshal(e)
+		body = append(append(body, line...), '\n')
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want uint64
+	}{
+		{"long file", body, 2000},
+		{"torn last line", append(append([]byte(nil), body...), `{"arcaSeq`...), 2000},
+		{"unparsable last line", append(append([]byte(nil), body...), "junk\n"...), 2000},
+		{"short file", body[:bytes.IndexByte(body, '\n')+1], 1},
+		{"empty", nil, 0},
+	} {
+		os.WriteFile(path, tc.data, 0o600)
+		ev, err := lastEventTail(path)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		want, _ := lastEventOf(path)
+		if (ev == nil) != (tc.want == 0) || (ev != nil && (ev.Sequence != tc.want || want.Sequence != tc.want)) {
+			t.Errorf("%s: got %+v", tc.name, ev)
+		}
+	}
 }

@@ -32,7 +32,25 @@
 // pass through strings, JSON, logs or error messages. "core/keyring" and
 // everything under "core/keyring/" are refused to callers (ErrReserved) and
 // never listed, so nothing can read or clobber the keyring through the
-// barrier; other "core/..." paths are ordinary sealed paths.
+// barrier; other "core/..." paths are ordinary sealed paths, except
+// SealConfigPath (below).
+//
+// # Seal configuration
+//
+// SealConfigPath holds the seal-config record: which seal wraps the keyring
+// and, for Shamir, how many shares and what threshold. It is not secret and
+// must be readable while sealed (to show unseal progress), so it is stored
+// unencrypted beside the keyring, written in the same transaction as the
+// keyring by InitializeWithSealConfig and RewrapWithSealConfig, read with
+// SealConfig, and reserved like the keyring. Its encoding belongs to the
+// caller (internal/barrier/seal).
+//
+// # Rotation and re-encryption
+//
+// Rotate adds a term; Reencrypt (run in the background after it) re-seals
+// every value still sealed under an older term and then drops the older
+// terms from the keyring, so an old key lives exactly until no value needs
+// it.
 //
 // # Lifecycle and concurrency
 //
@@ -63,6 +81,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/arca-kms/arca/internal/storage"
 )
@@ -95,6 +114,9 @@ var (
 	ErrReserved = errors.New("barrier: reserved path")
 )
 
+// SealConfigPath is where the seal-config record is stored, unencrypted.
+const SealConfigPath = "core/seal-config"
+
 const (
 	keyringPath    = "core/keyring"
 	valueVersion   = 0x01
@@ -119,7 +141,7 @@ var errKeyringChanged = errors.New("barrier: the stored keyring changed since it
 
 // reserved reports whether path belongs to the barrier itself.
 func reserved(path string) bool {
-	return path == keyringPath || strings.HasPrefix(path, keyringPath+"/")
+	return path == keyringPath || strings.HasPrefix(path, keyringPath+"/") || path == SealConfigPath
 }
 
 // keyring is an immutable set of keys and their cached AEADs. Its key bytes
@@ -129,6 +151,10 @@ type keyring struct {
 	active uint32
 	keys   map[uint32][]byte
 	aeads  map[uint32]cipher.AEAD
+	// writers counts writes in flight that seal under this keyring, so
+	// Reencrypt can wait until no write sealed under an older term is still
+	// to commit.
+	writers atomic.Int64
 }
 
 // newKeyring takes ownership of keys and builds one AEAD per term, so no
@@ -238,6 +264,8 @@ func (kr *keyring) withNewTerm() (*keyring, error) {
 	return newKeyring(top+1, keys)
 }
 
+type wrapperBox struct{ w Wrapper }
+
 // Barrier encrypts values on their way to storage and implements
 // storage.Backend over plaintext. It is safe for concurrent use.
 type Barrier struct {
@@ -255,6 +283,14 @@ type Barrier struct {
 	opMu sync.Mutex
 	// stored is the wrapped keyring as last read or written; guarded by opMu.
 	stored []byte
+	// wrapper is the Wrapper that last opened or stored the keyring (set
+	// under opMu, cleared by Seal), which Reencrypt wraps the pruned
+	// keyring with: so a rekey or seal migration that ran meanwhile is
+	// never undone.
+	wrapper atomic.Pointer[wrapperBox]
+	// retired are keyrings replaced by a newer one that writes may still be
+	// sealing under; guarded by krMu. Reencrypt waits for their writers.
+	retired []*keyring
 }
 
 var _ storage.Backend = (*Barrier)(nil)
@@ -279,6 +315,13 @@ func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
 // crypto/rand), stores it wrapped by w, and leaves the barrier unsealed. It
 // returns ErrAlreadyInitialized, changing nothing, if a keyring exists.
 func (b *Barrier) Initialize(ctx context.Context, w Wrapper) error {
+	return b.InitializeWithSealConfig(ctx, w, nil)
+}
+
+// InitializeWithSealConfig is Initialize that also stores sealConfig
+// (unencrypted, at SealConfigPath) in the same transaction as the keyring;
+// a nil sealConfig leaves that path alone.
+func (b *Barrier) InitializeWithSealConfig(ctx context.Context, w Wrapper, sealConfig []byte) error {
 	b.opMu.Lock()
 	defer b.opMu.Unlock()
 	key, err := randomKey()
@@ -302,6 +345,11 @@ func (b *Barrier) Initialize(ctx context.Context, w Wrapper) error {
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
+		if sealConfig != nil {
+			if err := tx.Put(ctx, SealConfigPath, sealConfig); err != nil {
+				return err
+			}
+		}
 		return tx.Put(ctx, keyringPath, wrapped)
 	})
 	if err != nil {
@@ -309,6 +357,7 @@ func (b *Barrier) Initialize(ctx context.Context, w Wrapper) error {
 		return err
 	}
 	b.stored = wrapped
+	b.wrapper.Store(&wrapperBox{w})
 	return b.install(kr)
 }
 
@@ -335,7 +384,27 @@ func (b *Barrier) Unseal(ctx context.Context, w Wrapper) error {
 		return err
 	}
 	b.stored = wrapped
+	b.wrapper.Store(&wrapperBox{w})
 	return b.install(kr)
+}
+
+// CheckWrapper reports whether w opens the stored keyring (nil) or not
+// (an error), changing nothing. Rekey uses it to authenticate the current
+// unseal shares.
+func (b *Barrier) CheckWrapper(ctx context.Context, w Wrapper) error {
+	wrapped, err := b.backend.Get(ctx, keyringPath)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotInitialized
+	}
+	if err != nil {
+		return err
+	}
+	enc, err := w.Unwrap(ctx, wrapped)
+	clear(enc)
+	if err != nil {
+		return fmt.Errorf("barrier: unwrap keyring: %w", err)
+	}
+	return nil
 }
 
 // install makes kr the live keyring, destroying the one it replaces.
@@ -348,6 +417,7 @@ func (b *Barrier) install(kr *keyring) error {
 	}
 	if old := b.kr.Swap(kr); old != nil {
 		old.destroy()
+		b.retired = append(b.retired, old)
 	}
 	return nil
 }
@@ -360,6 +430,8 @@ func (b *Barrier) Seal() {
 	if old := b.kr.Swap(nil); old != nil {
 		old.destroy()
 	}
+	b.retired = nil
+	b.wrapper.Store(nil)
 }
 
 // Sealed reports whether the barrier is sealed.
@@ -385,7 +457,7 @@ func (b *Barrier) Rotate(ctx context.Context, w Wrapper) (term uint32, err error
 	}
 	enc := next.encode()
 	defer clear(enc)
-	if err := b.store(ctx, w, enc); err != nil {
+	if err := b.store(ctx, w, enc, nil); err != nil {
 		next.destroy()
 		return 0, err
 	}
@@ -396,13 +468,248 @@ func (b *Barrier) Rotate(ctx context.Context, w Wrapper) (term uint32, err error
 		return 0, ErrSealed
 	}
 	cur.destroy()
+	b.retired = append(b.retired, cur)
 	return next.active, nil
+}
+
+// Terms reports the live keyring's active term and how many terms it holds
+// (more than one while values sealed under older terms may remain).
+func (b *Barrier) Terms() (active uint32, count int, err error) {
+	kr, err := b.snapshot()
+	if err != nil {
+		return 0, 0, err
+	}
+	return kr.active, len(kr.aeads), nil
+}
+
+// reencryptPage is how many values Reencrypt re-seals per transaction.
+const reencryptPage = 128
+
+// Reencrypt completes a rotation without downtime: it waits until no write
+// that sealed under a replaced keyring is still in flight, re-seals (in
+// small transactions, concurrently with normal traffic) every stored value
+// whose term is not the active one, and finally, in one transaction that
+// re-checks every value, stores the keyring wrapped by w with only the
+// active term and installs it. The pruned keyring is wrapped by the wrapper
+// that last opened or stored the keyring, so a rekey or seal migration made
+// meanwhile stands. Until that last step every older term stays, so every
+// value opens throughout. It returns how many values it re-sealed. Run it
+// after Rotate; running it with nothing to do is cheap.
+func (b *Barrier) Reencrypt(ctx context.Context) (int, error) {
+	if err := b.drainRetired(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	after := ""
+	for {
+		kr, err := b.snapshot()
+		if err != nil {
+			return n, err
+		}
+		ents, err := b.backend.List(ctx, "", after, reencryptPage)
+		if err != nil {
+			return n, err
+		}
+		var stale []string
+		for _, e := range ents {
+			if !reserved(e.Key) && staleTerm(e.Value, kr.active) {
+				stale = append(stale, e.Key)
+			}
+		}
+		if len(stale) > 0 {
+			err := b.backend.Update(ctx, func(stx storage.Tx) error {
+				kr, err := b.snapshot()
+				if err != nil {
+					return err
+				}
+				_, err = resealWith(ctx, stx, kr, stale)
+				return err
+			})
+			if err != nil {
+				return n, fmt.Errorf("barrier: re-encrypt: %w", err)
+			}
+			n += len(stale)
+		}
+		if len(ents) < reencryptPage {
+			break
+		}
+		after = ents[len(ents)-1].Key
+	}
+	m, err := b.prune(ctx)
+	return n + m, err
+}
+
+// drainRetired waits until no write sealing under a replaced keyring is in
+// flight. Writes started later see the current keyring.
+func (b *Barrier) drainRetired(ctx context.Context) error {
+	for {
+		b.krMu.Lock()
+		var busy int64
+		for _, kr := range b.retired {
+			busy += kr.writers.Load()
+		}
+		if busy == 0 {
+			b.retired = nil
+		}
+		b.krMu.Unlock()
+		if busy == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// staleTerm reports whether a stored value is sealed under a term other
+// than active. Values too short to carry a header are left to Get to refuse.
+func staleTerm(sealed []byte, active uint32) bool {
+	return len(sealed) >= headerLen && sealed[0] == valueVersion && binary.BigEndian.Uint32(sealed[1:]) != active
+}
+
+// resealWith re-reads each path inside stx and re-seals it under kr's
+// active term if it is still under another one. It returns how many it
+// re-sealed; paths deleted meanwhile are skipped.
+func resealWith(ctx context.Context, stx storage.Tx, kr *keyring, paths []string) (int, error) {
+	n := 0
+	for _, p := range paths {
+		raw, err := stx.Get(ctx, p)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if !staleTerm(raw, kr.active) {
+			continue
+		}
+		pt, err := open(kr, p, raw)
+		if err != nil {
+			return n, err
+		}
+		sealed, err := seal(kr, p, pt)
+		clear(pt)
+		if err != nil {
+			return n, err
+		}
+		if err := stx.Put(ctx, p, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// acquire returns the live keyring with its writer count raised, for a
+// write that seals under it; the caller calls release(kr) when the write
+// has committed or failed. The count is raised before the keyring is
+// re-checked, so drainRetired never misses a writer of a replaced keyring.
+func (b *Barrier) acquire() (*keyring, error) {
+	for {
+		kr, err := b.snapshot()
+		if err != nil {
+			return nil, err
+		}
+		kr.writers.Add(1)
+		if b.kr.Load() == kr {
+			return kr, nil
+		}
+		kr.writers.Add(-1)
+	}
+}
+
+func release(kr *keyring) { kr.writers.Add(-1) }
+
+// prune drops every term but the active one from the stored and the live
+// keyring, after re-sealing (inside the same transaction) any value still
+// under an older term.
+func (b *Barrier) prune(ctx context.Context) (int, error) {
+	b.opMu.Lock()
+	defer b.opMu.Unlock()
+	box := b.wrapper.Load()
+	if box == nil {
+		return 0, ErrSealed
+	}
+	w := box.w
+	b.krMu.Lock()
+	cur, err := b.snapshot()
+	var next *keyring
+	if err == nil && len(cur.keys) > 1 {
+		next, err = newKeyring(cur.active, map[uint32][]byte{cur.active: bytes.Clone(cur.keys[cur.active])})
+	}
+	b.krMu.Unlock()
+	if err != nil || next == nil {
+		return 0, err
+	}
+	enc := next.encode()
+	defer clear(enc)
+	wrapped, err := wrap(ctx, w, enc)
+	if err != nil {
+		next.destroy()
+		return 0, err
+	}
+	var n int
+	err = b.backend.Update(ctx, func(stx storage.Tx) error {
+		n = 0
+		stored, err := stx.Get(ctx, keyringPath)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(stored, b.stored) {
+			return errKeyringChanged
+		}
+		after := ""
+		for {
+			ents, err := stx.List(ctx, "", after, reencryptPage)
+			if err != nil {
+				return err
+			}
+			var stale []string
+			for _, e := range ents {
+				if !reserved(e.Key) && staleTerm(e.Value, cur.active) {
+					stale = append(stale, e.Key)
+				}
+			}
+			m, err := resealWith(ctx, stx, cur, stale)
+			if err != nil {
+				return err
+			}
+			n += m
+			if len(ents) < reencryptPage {
+				break
+			}
+			after = ents[len(ents)-1].Key
+		}
+		return stx.Put(ctx, keyringPath, wrapped)
+	})
+	if err != nil {
+		next.destroy()
+		return 0, fmt.Errorf("barrier: prune keyring: %w", err)
+	}
+	b.stored = wrapped
+	b.krMu.Lock()
+	defer b.krMu.Unlock()
+	if !b.kr.CompareAndSwap(cur, next) {
+		next.destroy()
+		return n, ErrSealed
+	}
+	cur.destroy()
+	return n, nil
 }
 
 // Rewrap re-stores the keyring wrapped by w instead of the current wrapper
 // (rekey, or migration to another seal); values are untouched. Afterwards
 // only w unseals.
 func (b *Barrier) Rewrap(ctx context.Context, w Wrapper) error {
+	return b.RewrapWithSealConfig(ctx, w, nil)
+}
+
+// RewrapWithSealConfig is Rewrap that also replaces the seal-config record
+// in the same transaction, so the record always describes the wrapper that
+// opens the stored keyring; a nil sealConfig leaves it alone.
+func (b *Barrier) RewrapWithSealConfig(ctx context.Context, w Wrapper, sealConfig []byte) error {
 	b.opMu.Lock()
 	defer b.opMu.Unlock()
 	b.krMu.Lock()
@@ -416,7 +723,13 @@ func (b *Barrier) Rewrap(ctx context.Context, w Wrapper) error {
 		return err
 	}
 	defer clear(enc)
-	return b.store(ctx, w, enc)
+	return b.store(ctx, w, enc, sealConfig)
+}
+
+// SealConfig returns the stored seal-config record, or an error wrapping
+// storage.ErrNotFound. It works while sealed.
+func (b *Barrier) SealConfig(ctx context.Context) ([]byte, error) {
+	return b.backend.Get(ctx, SealConfigPath)
 }
 
 // wrap wraps the encoded keyring and checks w can unwrap it again, so a
@@ -435,9 +748,10 @@ func wrap(ctx context.Context, w Wrapper, enc []byte) ([]byte, error) {
 	return wrapped, nil
 }
 
-// store wraps enc with w and replaces the stored keyring, provided it is
-// still the one this barrier last saw. b.opMu must be held.
-func (b *Barrier) store(ctx context.Context, w Wrapper, enc []byte) error {
+// store wraps enc with w and replaces the stored keyring (and, when not nil,
+// the seal config), provided it is still the one this barrier last saw.
+// b.opMu must be held.
+func (b *Barrier) store(ctx context.Context, w Wrapper, enc, sealConfig []byte) error {
 	wrapped, err := wrap(ctx, w, enc)
 	if err != nil {
 		return err
@@ -453,12 +767,18 @@ func (b *Barrier) store(ctx context.Context, w Wrapper, enc []byte) error {
 		if !bytes.Equal(cur, b.stored) {
 			return errKeyringChanged
 		}
+		if sealConfig != nil {
+			if err := tx.Put(ctx, SealConfigPath, sealConfig); err != nil {
+				return err
+			}
+		}
 		return tx.Put(ctx, keyringPath, wrapped)
 	})
 	if err != nil {
 		return err
 	}
 	b.stored = wrapped
+	b.wrapper.Store(&wrapperBox{w})
 	return nil
 }
 
@@ -541,11 +861,15 @@ func (b *Barrier) Delete(ctx context.Context, path string) error {
 // barrier is sealed while fn runs, tx calls fail with ErrSealed and nothing
 // is written unless fn ignores that.
 func (b *Barrier) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
-	if _, err := b.snapshot(); err != nil {
+	// Counted for the whole transaction: every Put inside seals under this
+	// keyring or a newer one.
+	kr, err := b.acquire()
+	if err != nil {
 		return err
 	}
+	defer release(kr)
 	return b.backend.Update(ctx, func(stx storage.Tx) error {
-		return fn(&tx{b: b, r: stx, w: stx})
+		return fn(&tx{b: b, r: stx, w: stx, inUpdate: true})
 	})
 }
 
@@ -563,6 +887,9 @@ type tx struct {
 	b *Barrier
 	r storage.Reader
 	w storage.Writer
+	// inUpdate is set inside Barrier.Update, which already counts the
+	// transaction as a writer.
+	inUpdate bool
 }
 
 func (t *tx) Get(ctx context.Context, path string) ([]byte, error) {
@@ -621,7 +948,16 @@ func (t *tx) Put(ctx context.Context, path string, value []byte) error {
 	if reserved(path) {
 		return fmt.Errorf("%w: %s", ErrReserved, path)
 	}
-	kr, err := t.b.snapshot()
+	var kr *keyring
+	var err error
+	if t.inUpdate {
+		kr, err = t.b.snapshot()
+	} else {
+		kr, err = t.b.acquire()
+		if err == nil {
+			defer release(kr)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -241,7 +241,7 @@ func TestReservedPaths(t *testing.T) {
 	// Other core/ paths are ordinary sealed paths.
 	mustPut(t, b, "core/config", "c")
 	mustPut(t, b, "core/keyringish", "k")
-	for _, p := range []string{"core/keyring", "core/keyring/", "core/keyring/old"} {
+	for _, p := range []string{"core/keyring", "core/keyring/", "core/keyring/old", barrier.SealConfigPath} {
 		ops := []struct {
 			name string
 			op   func(r storage.Reader, w storage.Writer) error

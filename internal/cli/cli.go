@@ -29,12 +29,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCmd(stdout, stderr), benchCmd(stdout), versionCmd(stdout), policyCmd(stdout), iamCmd(stdout), postureCmd(stdout),
-		auditCmd(stdout, stderr))
+	root.AddCommand(serverCmd(stdout, stderr), benchCmd(stdout), versionCmd(stdout), policyCmd(stdout), iamCmd(stdout), postureCmd(stdout))
+	root.AddCommand(operatorCmd(stdin, stdout), auditCmd(stdout, stderr))
 	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.Is(err, errSealedStatus) {
+			return 2 // `arca operator status` already printed the state
+		}
 		fmt.Fprintln(stderr, "arca:", err)
 		var ue usageError
-		if errors.As(err, &ue) {
+		if errors.As(err, &ue) || errors.Is(err, errSealedStatus) {
 			return 2
 		}
 		return 1

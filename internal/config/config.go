@@ -42,8 +42,17 @@ type Config struct {
 	AccountID string `yaml:"account_id"`
 	// Storage is the storage backend: "bolt" (embedded, the default).
 	Storage string `yaml:"storage"`
-	// Seal is the seal type outside dev mode. None is implemented yet.
+	// Seal is the seal type outside dev mode: shamir (the default), or an
+	// auto-unseal seal.
 	Seal string `yaml:"seal"`
+	// TLSCertFile and TLSKeyFile are the server certificate (chain) and key,
+	// PEM; reloaded on SIGHUP. When both are empty (and TLS is on) a
+	// self-signed certificate is generated in the data dir.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// TLSDisable serves plain HTTP outside dev mode (behind a TLS-terminating
+	// proxy only).
+	TLSDisable bool `yaml:"tls_disable"`
 	// SchedulerInterval is how often the scheduler looks for due rotations
 	// and deletions.
 	SchedulerInterval time.Duration `yaml:"scheduler_interval"`
@@ -141,9 +150,18 @@ var fields = []field{
 	{"storage", "ARCA_STORAGE", "storage backend: bolt",
 		func(c *Config, v string) error { c.Storage = v; return nil },
 		func(c Config) string { return c.Storage }},
-	{"seal", "ARCA_SEAL", "seal type outside dev mode",
+	{"seal", "ARCA_SEAL", "seal type outside dev mode: shamir (default)",
 		func(c *Config, v string) error { c.Seal = v; return nil },
 		func(c Config) string { return c.Seal }},
+	{"tls-cert-file", "ARCA_TLS_CERT_FILE", "TLS certificate (PEM) outside dev mode; reloaded on SIGHUP",
+		func(c *Config, v string) error { c.TLSCertFile = v; return nil },
+		func(c Config) string { return c.TLSCertFile }},
+	{"tls-key-file", "ARCA_TLS_KEY_FILE", "TLS private key (PEM) for --tls-cert-file",
+		func(c *Config, v string) error { c.TLSKeyFile = v; return nil },
+		func(c Config) string { return c.TLSKeyFile }},
+	{"tls-disable", "ARCA_TLS_DISABLE", "serve plain HTTP outside dev mode (only behind a TLS-terminating proxy)",
+		func(c *Config, v string) (err error) { c.TLSDisable, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.TLSDisable) }},
 	{"scheduler-interval", "ARCA_SCHEDULER_INTERVAL", "how often due rotations and deletions are performed",
 		func(c *Config, v string) (err error) { c.SchedulerInterval, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.SchedulerInterval.String() }},
@@ -193,7 +211,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	d := Defaults()
 	fs.String("config", "", "YAML configuration file (env ARCA_CONFIG)")
 	for _, f := range fields {
-		if f.flag == "dev" || f.flag == "audit" {
+		if f.flag == "dev" || f.flag == "tls-disable" || f.flag == "audit" {
 			fs.Bool(f.flag, f.flag == "audit", f.help+" (env "+f.env+")")
 			continue
 		}
@@ -302,6 +320,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file and tls_key_file must be set together"))
 	}
 	if c.Dev && c.Seal != "" && c.Seal != "dev" {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))

@@ -176,3 +176,15 @@ func (s *Store) EachAccessKey(ctx context.Context, account string, fn func(ak *A
 		}
 	}
 }
+
+// AccessKeyInfo returns access key id's record without its secret, or
+// ErrNoSuchAccessKey.
+func (s *Store) AccessKeyInfo(ctx context.Context, id string) (*AccessKey, error) {
+	ak, err := getJSON[AccessKey](ctx, s.b, akPath(id), ErrNoSuchAccessKey)
+	if err != nil {
+		return nil, err
+	}
+	clear(ak.Secret)
+	ak.Secret = nil
+	return ak, nil
+}

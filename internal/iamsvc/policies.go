@@ -12,14 +12,28 @@ import (
 // constraints, then AWS's grammar for identity policies. The size quota is
 // the aggregate over all of the owner's inline policies, which the store
 // enforces.
-func checkIdentityPolicy(doc string) error {
+func checkIdentityPolicy(doc string) (*policy.Policy, error) {
 	if err := checkDocument("policyDocument", doc); err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := policy.ParseWith([]byte(doc), policy.Options{Kind: policy.KindIdentity, MaxSize: -1}); err != nil {
-		return policyErr(err)
+	p, err := policy.ParseWith([]byte(doc), policy.Options{Kind: policy.KindIdentity, MaxSize: -1})
+	if err != nil {
+		return nil, policyErr(err)
 	}
-	return nil
+	return p, nil
+}
+
+// lintIdentityPolicy logs a warning for each risky grant (low severity and
+// up) in an inline policy just stored, as PutKeyPolicy does for key
+// policies: AWS accepts the policy, but an operator should know.
+func (s *Service) lintIdentityPolicy(c *auth.Caller, owner, name string, p *policy.Policy) {
+	for _, f := range policy.Lint(p, policy.KindIdentity, policy.WithAccount(c.Account)) {
+		if f.Severity < policy.Low {
+			continue
+		}
+		s.log.Warn("identity policy lint", "owner", owner, "policy", name, "principal", c.ARN, "finding", f.ID,
+			"severity", f.Severity.String(), "statement", f.Statement, "sid", f.Sid, "message", f.Message, "fix", f.Fix)
+	}
 }
 
 // PutUserPolicy adds or replaces an inline policy of a user.
@@ -30,16 +44,19 @@ func (s *Service) PutUserPolicy(ctx context.Context, c *auth.Caller, in *PutUser
 	if err := requireName("policyName", in.PolicyName, maxPolicyName); err != nil {
 		return nil, err
 	}
-	if err := checkIdentityPolicy(in.PolicyDocument); err != nil {
+	parsed, err := checkIdentityPolicy(in.PolicyDocument)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.loadUser(ctx, c, ActPutUserPolicy, in.UserName); err != nil {
+	u, err := s.loadUser(ctx, c, ActPutUserPolicy, in.UserName)
+	if err != nil {
 		return nil, err
 	}
 	o := iam.Owner{Account: c.Account, Kind: iam.UserOwner, Name: in.UserName}
 	if err := s.ids.PutPolicy(ctx, o, in.PolicyName, in.PolicyDocument, policy.MaxInlineUserPolicyChars); err != nil {
 		return nil, s.storeErr(err, ref{user: in.UserName, policy: in.PolicyName})
 	}
+	s.lintIdentityPolicy(c, u.ARN, in.PolicyName, parsed)
 	return &Empty{}, nil
 }
 
@@ -106,16 +123,19 @@ func (s *Service) PutRolePolicy(ctx context.Context, c *auth.Caller, in *PutRole
 	if err := requireName("policyName", in.PolicyName, maxPolicyName); err != nil {
 		return nil, err
 	}
-	if err := checkIdentityPolicy(in.PolicyDocument); err != nil {
+	parsed, err := checkIdentityPolicy(in.PolicyDocument)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.loadRole(ctx, c, ActPutRolePolicy, in.RoleName); err != nil {
+	r, err := s.loadRole(ctx, c, ActPutRolePolicy, in.RoleName)
+	if err != nil {
 		return nil, err
 	}
 	o := iam.Owner{Account: c.Account, Kind: iam.RoleOwner, Name: in.RoleName}
 	if err := s.ids.PutPolicy(ctx, o, in.PolicyName, in.PolicyDocument, policy.MaxInlineRolePolicyChars); err != nil {
 		return nil, s.storeErr(err, ref{role: in.RoleName, policy: in.PolicyName})
 	}
+	s.lintIdentityPolicy(c, r.ARN, in.PolicyName, parsed)
 	return &Empty{}, nil
 }
 

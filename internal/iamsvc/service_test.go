@@ -1,13 +1,16 @@
 package iamsvc
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/iam"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/storage/memory"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
@@ -512,6 +515,40 @@ func TestEncodeDocument(t *testing.T) {
 	} {
 		if got := encodeDocument(in); got != want {
 			t.Errorf("encodeDocument(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPolicyLintWarnings: an accepted but overly broad inline policy is
+// reported in the server log with the finding's ID; a narrow one is not.
+func TestPolicyLintWarnings(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var buf bytes.Buffer
+	f.s.log = slog.New(slog.NewTextHandler(&buf, nil))
+	_, err := f.s.CreateUser(f.ctx, f.root, &CreateUserInput{UserName: "lint"})
+	f.must(t, err)
+	_, err = f.s.CreateRole(f.ctx, f.root, &CreateRoleInput{RoleName: "lint", AssumeRolePolicyDocument: trust})
+	f.must(t, err)
+	_, err = f.s.PutUserPolicy(f.ctx, f.root, &PutUserPolicyInput{UserName: "lint", PolicyName: "narrow",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:111122223333:key/k"}`)})
+	f.must(t, err)
+	if buf.Len() != 0 {
+		t.Errorf("a narrow policy was reported: %s", buf.String())
+	}
+	_, err = f.s.PutUserPolicy(f.ctx, f.root, &PutUserPolicyInput{UserName: "lint", PolicyName: "broad",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":"kms:*","Resource":"*"}`)})
+	f.must(t, err)
+	_, err = f.s.PutRolePolicy(f.ctx, f.root, &PutRolePolicyInput{RoleName: "lint", PolicyName: "escalate",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}`)})
+	f.must(t, err)
+	log := buf.String()
+	for _, want := range []string{
+		`msg="identity policy lint" owner=arn:aws:iam::111122223333:user/lint policy=broad`, "finding=" + policy.LintWildcardAction,
+		`owner=arn:aws:iam::111122223333:role/lint policy=escalate`, "finding=" + policy.LintEscalation,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
 		}
 	}
 }

@@ -164,6 +164,10 @@ type Store struct {
 	// lookup allocation-free; it is written only under writeMu.
 	grantsMu sync.RWMutex
 	grants   map[grantKey]*GrantSet
+	// keyAliases caches each key's alias names (see KeyAliases); written
+	// only under writeMu.
+	keyAliasMu sync.RWMutex
+	keyAliases map[grantKey][]string
 }
 
 // entry caches one key: its metadata snapshot and unwrapped material.
@@ -482,6 +486,7 @@ func (s *Store) DestroyInSet(ctx context.Context, account, region, id string, fn
 	for _, p := range removedAliases {
 		s.aliases.Delete(p)
 	}
+	s.dropKeyAliases(account, region, id)
 	return nil
 }
 
@@ -538,6 +543,7 @@ func isKeyPath(p string) bool {
 func (s *Store) Forget(account, region, id string) {
 	s.keys.Delete(keyPath(account, region, id))
 	s.dropGrants(account, region, id)
+	s.dropKeyAliases(account, region, id)
 }
 
 // CreateAlias stores a new alias, or returns ErrExists.
@@ -562,6 +568,7 @@ func (s *Store) CreateAlias(ctx context.Context, a *Alias) error {
 	}
 	c := *a
 	s.aliases.Store(p, &c)
+	s.dropKeyAliases(a.Account, a.Region, a.TargetKeyID)
 	return nil
 }
 
@@ -592,6 +599,7 @@ func (s *Store) UpdateAlias(ctx context.Context, account, region, name, target s
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var updated Alias
+	var oldTarget string
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
 		raw, err := tx.Get(ctx, p)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -603,6 +611,7 @@ func (s *Store) UpdateAlias(ctx context.Context, account, region, name, target s
 		if err := json.Unmarshal(raw, &updated); err != nil {
 			return err
 		}
+		oldTarget = updated.TargetKeyID
 		updated.TargetKeyID, updated.Updated = target, now
 		rec, err := json.Marshal(&updated)
 		if err != nil {
@@ -614,6 +623,7 @@ func (s *Store) UpdateAlias(ctx context.Context, account, region, name, target s
 		return err
 	}
 	s.aliases.Store(p, &updated)
+	s.dropKeyAliases(account, region, oldTarget, target)
 	return nil
 }
 
@@ -622,18 +632,26 @@ func (s *Store) DeleteAlias(ctx context.Context, account, region, name string) e
 	p := aliasPath(account, region, name)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	var target string
 	err := s.b.Update(ctx, func(tx storage.Tx) error {
-		if _, err := tx.Get(ctx, p); errors.Is(err, storage.ErrNotFound) {
+		raw, err := tx.Get(ctx, p)
+		if errors.Is(err, storage.ErrNotFound) {
 			return ErrNotFound
 		} else if err != nil {
 			return err
 		}
+		var a Alias
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return err
+		}
+		target = a.TargetKeyID
 		return tx.Delete(ctx, p)
 	})
 	if err != nil {
 		return err
 	}
 	s.aliases.Delete(p)
+	s.dropKeyAliases(account, region, target)
 	return nil
 }
 
@@ -658,4 +676,28 @@ func (s *Store) ListAliases(ctx context.Context, account, region, after string, 
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// Wipe destroys every cached unwrapped key material and empties the caches.
+// The server calls it when Arca is sealed, after the requests that were
+// using this Store have finished; a later call on the Store reads storage
+// again (and fails while the barrier is sealed).
+func (s *Store) Wipe() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.keys.Range(func(k, v any) bool {
+		e := v.(*entry)
+		e.mu.Lock()
+		for _, m := range e.mats {
+			m.Destroy()
+		}
+		clear(e.mats)
+		e.mu.Unlock()
+		s.keys.Delete(k)
+		return true
+	})
+	s.aliases.Clear()
+	s.grantsMu.Lock()
+	clear(s.grants)
+	s.grantsMu.Unlock()
 }

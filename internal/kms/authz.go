@@ -37,6 +37,10 @@ type facts struct {
 	// more sets operation-specific keys (kms:GrantOperations,
 	// aws:RequestTag/*, kms:RotationPeriodInDays, ...).
 	more func(*policy.Context)
+	// byGrant, when set, decides whether the caller's grants allow the
+	// action when its policies do not (and deny nothing explicitly): for
+	// CreateGrant, whose grant-given permission depends on the new grant.
+	byGrant func() (bool, error)
 }
 
 // contexts recycles condition-key contexts: building one per request must
@@ -77,6 +81,17 @@ func (s *Service) decide(ctx context.Context, c *auth.Caller, action string, k *
 	pc := contexts.Get().(*policy.Context)
 	defer func() { pc.Reset(); contexts.Put(pc) }()
 	s.fillContext(pc, c, k, f)
+	if k != nil {
+		// kms:ResourceAliases: the aliases of the key, however the request
+		// named it (cached per key; a key without aliases sets nothing).
+		aliases, err := s.ks.KeyAliases(ctx, k.Account, k.Region, k.ID)
+		if err != nil {
+			return s.storeErr(err, "Key '"+s.keyARN(k)+"'")
+		}
+		if len(aliases) > 0 {
+			pc.SetMulti("kms:ResourceAliases", aliases)
+		}
+	}
 	resource := "*"
 	if k != nil {
 		resource = s.keyARN(k)
@@ -95,7 +110,15 @@ func (s *Service) decide(ctx context.Context, c *auth.Caller, action string, k *
 	if d.Allowed {
 		return nil
 	}
-	if k != nil && !d.ExplicitDeny && action != ActCreateGrant && action != ActRetireGrant {
+	if k != nil && !d.ExplicitDeny && f != nil && f.byGrant != nil {
+		ok, err := f.byGrant()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	} else if k != nil && !d.ExplicitDeny && action != ActCreateGrant && action != ActRetireGrant {
 		// Grants add permissions; they never override an explicit deny.
 		// CreateGrant and RetireGrant by grant are decided by those
 		// operations themselves: a grant's CreateGrant only covers grants

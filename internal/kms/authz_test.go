@@ -450,3 +450,41 @@ func TestAuthorizeGrants(t *testing.T) {
 	// A forged grant token is refused as such, not as a denial.
 	wantCode(t, enc(carol, m.KeyID, nil, "not-a-grant-token"), svcerr.InvalidGrantToken)
 }
+
+// TestResourceAliasesAndViaService: kms:ResourceAliases is the key's alias
+// names however the request names the key, and follows alias changes at
+// once; kms:ViaService is set only when a service calls on the caller's
+// behalf.
+func TestResourceAliasesAndViaService(t *testing.T) {
+	t.Parallel()
+	f, ids := newAuthzFixture(t)
+	k := f.createKey(t)
+	ids.identity["arn:aws:iam::"+acct+":user/alice"] = []*policy.Policy{mustPolicy(t, policy.KindIdentity, `{"Version":"2012-10-17","Statement":[
+	  {"Effect":"Allow","Action":"kms:Encrypt","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/finance"}}}]}`)}
+	ids.identity["arn:aws:iam::"+acct+":user/bob"] = []*policy.Policy{mustPolicy(t, policy.KindIdentity, `{"Version":"2012-10-17","Statement":[
+	  {"Effect":"Allow","Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}}]}`)}
+	encrypt := func(c *auth.Caller) error {
+		_, err := f.s.Encrypt(f.ctx, c, &EncryptInput{KeyID: k.KeyID, Plaintext: []byte("x")})
+		return err
+	}
+	alice := user(acct, "alice")
+	wantCode(t, encrypt(alice), svcerr.AccessDenied)
+	if _, err := f.s.CreateAlias(f.ctx, f.c, &AliasInput{AliasName: "alias/finance", TargetKeyID: k.KeyID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := encrypt(alice); err != nil {
+		t.Errorf("Encrypt by key ID of a key aliased alias/finance: %v", err)
+	}
+	if _, err := f.s.DeleteAlias(f.ctx, f.c, &DeleteAliasInput{AliasName: "alias/finance"}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, encrypt(alice), svcerr.AccessDenied)
+
+	bob := user(acct, "bob")
+	wantCode(t, encrypt(bob), svcerr.AccessDenied)
+	via := user(acct, "bob")
+	via.ViaService = "secretsmanager.us-east-1.amazonaws.com"
+	if err := encrypt(via); err != nil {
+		t.Errorf("Encrypt via Secrets Manager: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/epoch"
 	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -638,8 +639,26 @@ func (s *Service) CreateGrant(ctx context.Context, c *auth.Caller, in *CreateGra
 			return nil, err
 		}
 	}
-	k, err := s.keyFor(ctx, c, in.KeyID, ActCreateGrant, false)
+	// The grant's own condition keys (kms:GrantOperations, ...) reach the
+	// policies that decide CreateGrant, as AWS documents them.
+	// A grant that allows CreateGrant lets its grantee create grants no
+	// wider than itself.
+	grantKeys := GrantConditionKeys(in)
+	k, err := s.resolve(ctx, c, in.KeyID, false)
 	if err != nil {
+		return nil, err
+	}
+	err = s.authorizeWith(ctx, c, ActCreateGrant, k, &facts{grantTokens: in.GrantTokens,
+		more: func(pc *policy.Context) {
+			for name, v := range grantKeys {
+				pc.SetMulti(name, v)
+			}
+		},
+		byGrant: func() (bool, error) { return s.grantAllowsCreateGrant(ctx, c, k, in) }})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkKeyState(k, ActCreateGrant); err != nil {
 		return nil, err
 	}
 	if err := s.checkGrantForKey(k, ops, subset != nil || equals != nil); err != nil {

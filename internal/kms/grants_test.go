@@ -12,6 +12,7 @@ import (
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/storage/memory"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
@@ -937,4 +938,56 @@ func FuzzParseGrantToken(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCreateGrantConditionKeys: policies deciding CreateGrant see the new
+// grant's kms:GrantOperations, kms:GranteePrincipal, kms:RetiringPrincipal,
+// kms:GrantConstraintType and kms:GrantIsForAWSResource; a grantee whose
+// grant allows CreateGrant may create grants no wider than its own.
+func TestCreateGrantConditionKeys(t *testing.T) {
+	t.Parallel()
+	f, ids := newAuthzFixture(t)
+	m := f.createKey(t)
+	ids.identity[aliceARN] = []*policy.Policy{mustPolicy(t, policy.KindIdentity, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:CreateGrant","Resource":"*",
+	  "Condition":{"ForAllValues:StringEquals":{"kms:GrantOperations":["Decrypt","Encrypt"]},"StringEquals":{"kms:GranteePrincipal":"`+bobARN+`"},
+	    "Bool":{"kms:GrantIsForAWSResource":"false"}}}]}`)}
+	ids.identity[bobARN] = []*policy.Policy{mustPolicy(t, policy.KindIdentity, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:CreateGrant","Resource":"*",
+	  "Condition":{"Null":{"kms:GrantConstraintType":"false"},"StringEquals":{"kms:RetiringPrincipal":"`+aliceARN+`"}}}]}`)}
+	create := func(c *auth.Caller, in CreateGrantInput) error {
+		in.KeyID = m.KeyID
+		_, err := f.s.CreateGrant(f.ctx, c, &in)
+		return err
+	}
+	sub := &GrantConstraints{EncryptionContextSubset: map[string]string{"a": "1"}}
+	cases := []struct {
+		name string
+		c    *auth.Caller
+		in   CreateGrantInput
+		want bool
+	}{
+		{"alice: allowed operations to bob", user(acct, "alice"), CreateGrantInput{GranteePrincipal: bobARN, Operations: []string{"Decrypt"}}, true},
+		{"alice: an operation outside the list", user(acct, "alice"), CreateGrantInput{GranteePrincipal: bobARN, Operations: []string{"Decrypt", "ReEncryptFrom"}}, false},
+		{"alice: another grantee", user(acct, "alice"), CreateGrantInput{GranteePrincipal: aliceARN, Operations: []string{"Decrypt"}}, false},
+		{"bob: constrained, retiring alice", user(acct, "bob"), CreateGrantInput{GranteePrincipal: bobARN, Operations: []string{"Decrypt"}, RetiringPrincipal: strp(aliceARN), Constraints: sub}, true},
+		{"bob: no constraints", user(acct, "bob"), CreateGrantInput{GranteePrincipal: bobARN, Operations: []string{"Decrypt"}, RetiringPrincipal: strp(aliceARN)}, false},
+		{"bob: no retiring principal", user(acct, "bob"), CreateGrantInput{GranteePrincipal: bobARN, Operations: []string{"Decrypt"}, Constraints: sub}, false},
+	}
+	for _, tc := range cases {
+		err := create(tc.c, tc.in)
+		if tc.want && err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if !tc.want {
+			wantCode(t, err, svcerr.AccessDenied)
+		}
+	}
+
+	// carol has no policy, but a grant with CreateGrant: she may pass on
+	// a part of it, and nothing more.
+	f.grantWith(t, CreateGrantInput{KeyID: m.KeyID, GranteePrincipal: "arn:aws:iam::" + acct + ":user/carol", Operations: []string{"CreateGrant", "Decrypt"}})
+	carol := user(acct, "carol")
+	if err := create(carol, CreateGrantInput{GranteePrincipal: bobARN, Operations: []string{"Decrypt"}}); err != nil {
+		t.Errorf("carol passes on Decrypt through her grant: %v", err)
+	}
+	wantCode(t, create(carol, CreateGrantInput{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}), svcerr.AccessDenied)
 }

@@ -10,7 +10,9 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +50,7 @@ type Config struct {
 
 // Ops are the operations the tool can drive. "baseline" sends an Encrypt
 // request to a server that does no work, to measure the ceiling.
-var Ops = []string{"encrypt", "decrypt", "generate-data-key", "sign-p256", "verify-p256", "sign-rsa2048", "verify-rsa2048", "generate-mac", "baseline"}
+var Ops = []string{"encrypt", "decrypt", "generate-data-key", "sign-p256", "verify-p256", "sign-rsa2048", "verify-rsa2048", "generate-mac", "get-secret-value", "baseline"}
 
 // signing describes the key and algorithm of the sign and verify ops.
 var signing = map[string]struct{ spec, alg string }{
@@ -92,16 +94,26 @@ type client struct {
 	cfg    Config
 	http   *http.Client
 	signer *sigv4.Signer
+	// smSigner signs Secrets Manager requests (service "secretsmanager").
+	smSigner *sigv4.Signer
 }
 
+// call sends one request; target is a KMS operation name, or
+// "secretsmanager.OPERATION".
 func (c *client) call(ctx context.Context, target string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.Endpoint+"/", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "TrentService."+target)
-	if err := c.signer.Sign(req, body, time.Now()); err != nil {
+	signer := c.signer
+	if strings.HasPrefix(target, "secretsmanager.") {
+		req.Header.Set("X-Amz-Target", target)
+		signer = c.smSigner
+	} else {
+		req.Header.Set("X-Amz-Target", "TrentService."+target)
+	}
+	if err := signer.Sign(req, body, time.Now()); err != nil {
 		return nil, err
 	}
 	resp, err := c.http.Do(req)
@@ -125,6 +137,18 @@ func (c *client) prepare(ctx context.Context) (string, []byte, error) {
 	if c.cfg.Op == "baseline" {
 		// The same request Encrypt sends, so the ceiling reads as much.
 		return "Encrypt", []byte(`{"KeyId":"00000000-0000-4000-8000-000000000000","Plaintext":"` + plaintext + `"}`), nil
+	}
+	if c.cfg.Op == "get-secret-value" {
+		// A secret as large as the other ops' plaintext, under the
+		// account's default key alias/aws/secretsmanager.
+		var rnd [8]byte
+		rand.Read(rnd[:])
+		name := "bench-" + hex.EncodeToString(rnd[:])
+		value := strings.Repeat("s", 1024)
+		if _, err := c.call(ctx, "secretsmanager.CreateSecret", []byte(`{"Name":"`+name+`","SecretString":"`+value+`"}`)); err != nil {
+			return "", nil, err
+		}
+		return "secretsmanager.GetSecretValue", []byte(`{"SecretId":"` + name + `"}`), nil
 	}
 	createBody := `{"Description":"arca bench"}`
 	op, variant, _ := strings.Cut(c.cfg.Op, "-")
@@ -189,7 +213,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	tr := &http.Transport{MaxIdleConns: cfg.Workers, MaxIdleConnsPerHost: cfg.Workers, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	c := &client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		signer: sigv4.NewSigner(cfg.AccessKeyID, cfg.Secret, cfg.Region, "kms")}
+		signer: sigv4.NewSigner(cfg.AccessKeyID, cfg.Secret, cfg.Region, "kms"), smSigner: sigv4.NewSigner(cfg.AccessKeyID, cfg.Secret, cfg.Region, "secretsmanager")}
 	target, body, err := c.prepare(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("loadgen: prepare %s: %w", cfg.Op, err)

@@ -38,9 +38,9 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string, 
 	if c.SourceIP != "" {
 		pc.Add("aws:SourceIp", c.SourceIP)
 	}
-	now := s.now().UTC()
-	pc.Add("aws:CurrentTime", now.Format("2006-01-02T15:04:05Z"))
-	pc.Add("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
+	tk := s.timeKeys()
+	pc.Add("aws:CurrentTime", tk.current)
+	pc.Add("aws:EpochTime", tk.epoch)
 	pc.SetBool("aws:SecureTransport", c.SecureTransport)
 	for k, v := range c.Tags {
 		pc.Set("aws:PrincipalTag/"+k, v)
@@ -75,6 +75,24 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string, 
 		return nil
 	}
 	return svcerr.New(svcerr.AccessDenied, "%s", d.Message(c.ARN, action, resource))
+}
+
+// clockKeys are aws:CurrentTime and aws:EpochTime for one second, formatted
+// once per second rather than once per request.
+type clockKeys struct {
+	sec            int64
+	current, epoch string
+}
+
+func (s *Service) timeKeys() *clockKeys {
+	now := s.now().UTC()
+	sec := now.Unix()
+	if c := s.clock.Load(); c != nil && c.sec == sec {
+		return c
+	}
+	c := &clockKeys{sec: sec, current: now.Format("2006-01-02T15:04:05Z"), epoch: strconv.FormatInt(sec, 10)}
+	s.clock.Store(c)
+	return c
 }
 
 // maxPolicyCache bounds the parsed resource-policy cache; under churn it

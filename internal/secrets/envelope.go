@@ -72,7 +72,8 @@ func (s *Service) seal(ctx context.Context, c *auth.Caller, region, keyID, secre
 // open decrypts one version's value, asking KMS (as the caller) to decrypt
 // its data key; a disabled or deleted key fails here as in AWS.
 func (s *Service) open(ctx context.Context, c *auth.Caller, region, secretARN, versionID string, v *value) ([]byte, error) {
-	dk, err := s.keys.DecryptFor(ctx, via(c, region), v.KeyARN, v.DataKey, encryptionContext(secretARN, versionID))
+	// The blob names its key; KeyId is left out so KMS reads it once.
+	dk, err := s.keys.DecryptFor(ctx, via(c, region), "", v.DataKey, v.context(secretARN, versionID))
 	if err != nil {
 		return nil, kmsErr(err, false)
 	}

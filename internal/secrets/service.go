@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
@@ -85,6 +86,7 @@ type Service struct {
 	retryBase  time.Duration
 	retryMax   time.Duration
 	policies   sync.Map // document text → *policy.Policy
+	clock      atomic.Pointer[clockKeys]
 	rotating   sync.Map // secret path → struct{}: a rotation running here
 	background sync.WaitGroup
 	// bgCtx is the context of rotations started by RotateSecret; Close
@@ -96,7 +98,7 @@ type Service struct {
 // New returns a Service storing secrets in b and using keys for encryption.
 func New(b Backend, keys Keys, cfg Config) *Service {
 	s := &Service{
-		st: store{b: b}, keys: keys, partition: cfg.Partition, regions: slices.Clone(cfg.Regions),
+		keys: keys, partition: cfg.Partition, regions: slices.Clone(cfg.Regions),
 		now: cfg.Now, log: cfg.Logger, ids: cfg.Identities, rotators: cfg.Rotators,
 		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax,
 	}
@@ -104,6 +106,7 @@ func New(b Backend, keys Keys, cfg Config) *Service {
 	if s.partition == "" {
 		s.partition = "aws"
 	}
+	s.st = store{b: b, partition: s.partition}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -327,11 +330,16 @@ func randomFrom(alphabet string, n int) (string, error) {
 
 // secretARN is the ARN of r in its own region.
 func (s *Service) secretARN(r *record) string {
+	if r.arn != "" {
+		return r.arn
+	}
 	return s.arnIn(r, r.Region)
 }
 
-func (s *Service) arnIn(r *record, region string) string {
-	return "arn:" + s.partition + ":secretsmanager:" + region + ":" + r.Account + ":secret:" + r.Name + "-" + r.Suffix
+func (s *Service) arnIn(r *record, region string) string { return arnOf(s.partition, r, region) }
+
+func arnOf(partition string, r *record, region string) string {
+	return "arn:" + partition + ":secretsmanager:" + region + ":" + r.Account + ":secret:" + r.Name + "-" + r.Suffix
 }
 
 // ref is a SecretId taken apart: a name, or an ARN (full or partial).

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/storage"
@@ -64,6 +65,10 @@ type record struct {
 	PrimaryRegion string `json:"primaryRegion,omitempty"`
 	// Replicas are a primary's replicas.
 	Replicas []replica `json:"replicas,omitempty"`
+
+	// arn caches the secret's ARN on records in the store's cache (set
+	// before they are shared; a clone starts without it).
+	arn string
 }
 
 type tag struct {
@@ -118,6 +123,20 @@ type value struct {
 	Nonce   []byte `json:"nonce"`
 	Sealed  []byte `json:"ct"`
 	Binary  bool   `json:"bin,omitempty"`
+
+	// ec caches the version's encryption context once built.
+	ec atomic.Pointer[map[string]string]
+}
+
+// context returns the version's encryption context, built once per cached
+// value (KMS only reads it).
+func (v *value) context(secretARN, versionID string) map[string]string {
+	if m := v.ec.Load(); m != nil {
+		return *m
+	}
+	m := encryptionContext(secretARN, versionID)
+	v.ec.Store(&m)
+	return m
 }
 
 func (r *record) clone() *record {
@@ -130,6 +149,7 @@ func (r *record) clone() *record {
 		c.Versions[i] = &vc
 	}
 	c.Replicas = slices.Clone(r.Replicas)
+	c.arn = ""
 	return &c
 }
 
@@ -158,10 +178,11 @@ func (r *record) deleted() bool { return !r.Deleted.IsZero() }
 // read miss holds it shared while it reads storage and fills the cache, so a
 // miss can never install a snapshot older than a committed write.
 type store struct {
-	b       Backend
-	mu      sync.RWMutex
-	secrets sync.Map // path → *record
-	values  sync.Map // path → *value
+	b         Backend
+	partition string
+	mu        sync.RWMutex
+	secrets   sync.Map // path → *record
+	values    sync.Map // path → *value
 }
 
 var errNotFound = errors.New("secrets: not found")
@@ -187,6 +208,7 @@ func (st *store) get(ctx context.Context, account, region, name string) (*record
 	if err := json.Unmarshal(b, r); err != nil {
 		return nil, err
 	}
+	r.arn = arnOf(st.partition, r, r.Region)
 	st.secrets.Store(p, r)
 	return r, nil
 }
@@ -341,6 +363,7 @@ func (st *store) update(ctx context.Context, fn func(tx storage.Tx) (*change, er
 		})
 	}
 	for _, r := range ch.put {
+		r.arn = arnOf(st.partition, r, r.Region)
 		st.secrets.Store(secretPath(r.Account, r.Region, r.Name), r)
 	}
 	for p, v := range ch.putValues {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/arca-kms/arca/internal/audit"
 	"github.com/arca-kms/arca/internal/auditkey"
@@ -28,6 +29,8 @@ type auditLog struct {
 	log     *audit.Log
 	keys    *auditkey.Store
 	auditor *auditrec.Auditor
+	// extras are the sinks and retention (auditsinks.go).
+	extras *auditExtras
 }
 
 func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *slog.Logger) (*auditLog, error) {
@@ -40,10 +43,17 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
-	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log})
+	extras, err := newAuditExtras(cfg, a.dir, log)
 	if err != nil {
+		return nil, fmt.Errorf("audit sinks: %w", err)
+	}
+	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log,
+		Durable: extras.durable()})
+	if err != nil {
+		extras.close()
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+	a.extras = extras
 	if err := a.writePublicKeys(ctx); err != nil {
 		a.log.Close()
 		return nil, err
@@ -51,6 +61,13 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 	a.auditor = auditrec.New(a.log, cfg.AccountID)
 	log.Info("audit log open", "dir", a.dir, "events", a.log.Index().Len())
 	return a, nil
+}
+
+// start runs the sinks and retention in the background until ctx ends.
+func (a *auditLog) start(ctx context.Context, now func() time.Time) {
+	if a.extras != nil {
+		a.extras.start(ctx, a.keys.Current, now)
+	}
 }
 
 func (a *auditLog) index() trail.Index {
@@ -106,4 +123,5 @@ func (a *auditLog) close(log *slog.Logger) {
 	if err := a.log.Close(); err != nil {
 		log.Error("audit log close", "error", err)
 	}
+	a.extras.close()
 }

@@ -20,14 +20,22 @@ import (
 //	opts.Durable = x.durable()                   // audit.Options
 //	l, err := audit.Open(dir, key, opts)
 //	x.start(ctx, currentKey, clk.Now)            // after Open
+//	kms.Sweep{Name: "audit retention", Run: x.sweep} // in the scheduler's Also
 //	defer x.close()                              // after the log's Close
+//
+// Retention runs as a scheduler sweep: every scheduler_interval (a check
+// reads only the tail of the oldest segment), and at once when the dev
+// clock moves.
 type auditExtras struct {
 	dir       string
 	retention time.Duration
 	mgr       *sink.Manager
 	log       *slog.Logger
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+
+	mu  sync.Mutex
+	key func(context.Context) (ed25519.PrivateKey, error)
+	now func() time.Time
 }
 
 // sinkStateDir is where the sinks keep their cursors, inside the audit dir.
@@ -64,26 +72,42 @@ func (x *auditExtras) durable() func([]byte, uint64) {
 	return x.mgr.Durable
 }
 
-// start runs the sinks and the retention loop until close.
+// start runs the sinks until close, and arms sweep with the signing key
+// and clock.
 func (x *auditExtras) start(ctx context.Context, key func(context.Context) (ed25519.PrivateKey, error), now func() time.Time) {
 	ctx, x.cancel = context.WithCancel(ctx)
 	if x.mgr != nil {
 		x.mgr.Start(ctx)
 	}
-	if x.retention > 0 {
-		x.wg.Add(1)
-		go func() {
-			defer x.wg.Done()
-			audit.Retention{Dir: x.dir, Key: key, Period: x.retention, Now: now, Logger: x.log}.Run(ctx)
-		}()
+	x.mu.Lock()
+	x.key, x.now = key, now
+	x.mu.Unlock()
+}
+
+// sweep prunes segments older than the retention period once; it reports
+// 1 when it pruned. Before start, or without retention, it does nothing.
+func (x *auditExtras) sweep(ctx context.Context) (int, error) {
+	x.mu.Lock()
+	key, now := x.key, x.now
+	x.mu.Unlock()
+	if x.retention <= 0 || key == nil {
+		return 0, nil
 	}
+	k, err := key(ctx)
+	if err != nil {
+		return 0, err
+	}
+	a, err := audit.Prune(x.dir, k, now().Add(-x.retention), audit.PruneOptions{Now: now, Logger: x.log})
+	if a == nil {
+		return 0, err
+	}
+	return 1, err
 }
 
 func (x *auditExtras) close() {
 	if x.cancel != nil {
 		x.cancel()
 	}
-	x.wg.Wait()
 	if x.mgr != nil {
 		if err := x.mgr.Close(); err != nil {
 			x.log.Warn("audit sinks close", "error", err)

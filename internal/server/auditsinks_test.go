@@ -55,7 +55,13 @@ func TestAuditExtras(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if n, err := x.sweep(context.Background()); n != 0 || err != nil {
+		t.Fatalf("sweep before start = %d, %v", n, err)
+	}
 	x.start(context.Background(), func(context.Context) (ed25519.PrivateKey, error) { return key, nil }, time.Now)
+	if n, err := x.sweep(context.Background()); n != 1 || err != nil {
+		t.Fatalf("sweep = %d, %v", n, err)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		b, _ := os.ReadFile(out)

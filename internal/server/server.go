@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,10 +19,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/barrier"
+	"github.com/arca-kms/arca/internal/barrier/seal"
 	"github.com/arca-kms/arca/internal/barrier/seal/dev"
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/iam"
@@ -31,6 +34,7 @@ import (
 	"github.com/arca-kms/arca/internal/lease"
 	"github.com/arca-kms/arca/internal/posture"
 	"github.com/arca-kms/arca/internal/secrets"
+	"github.com/arca-kms/arca/internal/secrets/rotator"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/sts"
@@ -50,13 +54,19 @@ type Options struct {
 	Stdout io.Writer
 	// Logger receives structured logs.
 	Logger *slog.Logger
+	// AuditOperator, when set, receives every operator action on the seal
+	// (init, unseal shares, seal, rekey, rotate-root, backup) for the audit
+	// log. Events never carry shares or keys.
+	AuditOperator func(context.Context, OperatorEvent)
 }
 
-// ErrNoSeal is returned when the server is started outside dev mode with no
-// production seal configured.
-var ErrNoSeal = errors.New("no seal is configured: Arca will not start outside --dev without a seal that protects the root key (use --dev for development)")
-
 // Run starts Arca and serves until ctx is done, then shuts down gracefully.
+//
+// In --dev mode the dev seal unseals at once. Otherwise Arca starts sealed
+// (uninitialized on an empty data dir): `arca operator init` and `arca
+// operator unseal` open it, or an auto-unseal seal (openAutoSeal) opens it
+// at start. Either way the services are built only once the barrier is
+// unsealed (see lifecycle.go).
 func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
@@ -68,9 +78,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if !cfg.Dev {
-		return ErrNoSeal
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -79,53 +86,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	defer backend.Close()
-
-	log.Warn("DEVELOPMENT MODE: the root key is kept in a file next to the data, and credentials are printed; never use --dev in production",
-		"data_dir", cfg.DataDir)
 	b := barrier.New(backend)
-	initialized, err := b.Initialized(ctx)
-	if err != nil {
-		return err
-	}
-	sealPath := filepath.Join(cfg.DataDir, dev.FileName)
-	if _, err := os.Stat(sealPath); initialized && errors.Is(err, os.ErrNotExist) {
-		// A new key could never open this data: refuse rather than create one.
-		return fmt.Errorf("%s is missing: this data dir was initialized with that dev seal key and cannot be opened without it", sealPath)
-	}
-	seal, created, err := dev.Open(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	if !initialized {
-		if err := b.Initialize(ctx, seal); err != nil {
-			return fmt.Errorf("initialize barrier: %w", err)
-		}
-		log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
-	} else if err := b.Unseal(ctx, seal); err != nil {
-		return fmt.Errorf("unseal with the dev seal key: %w", err)
-	}
-	defer b.Seal()
-
-	ids := iam.New(b, cfg.Partition)
-	akid, secret, err := ids.EnsureRootAccessKey(ctx, cfg.AccountID,
-		opts.Getenv("ARCA_ROOT_ACCESS_KEY_ID"), []byte(opts.Getenv("ARCA_ROOT_SECRET_ACCESS_KEY")))
-	if err != nil {
-		return err
-	}
-
-	clk := &clock{}
-	web, err := newWebIdentity(cfg.OIDCProviders, clk.Now, log)
-	if err != nil {
-		return err
-	}
-	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: web})
-	creds := credentials{ids: ids, sts: stsSvc}
-	ks := keystore.New(b)
-	// stsSvc.Policies is the identity store's policies plus, for temporary
-	// credentials, the session policy.
-	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: stsSvc})
-	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
 	holder, err := nodeID()
+	if err != nil {
+		return err
+	}
+	clk := &clock{}
+	// What does not depend on the barrier is built once, so a bad setting
+	// fails the start rather than an unseal.
+	web, err := newWebIdentity(cfg.OIDCProviders, clk.Now, log)
 	if err != nil {
 		return err
 	}
@@ -133,68 +102,58 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
-		Logger: log, Identities: stsSvc, Rotators: rotators})
-	defer secretsSvc.Close()
-	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: holder, Interval: cfg.SchedulerInterval, Logger: log,
-		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
-	// Every signed request notes its access key's last use (posture.go).
-	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
-	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
-		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
+	deps := buildDeps{cfg: cfg, log: log, b: b, clk: clk, holder: holder, web: web, rotators: rotators}
+	c := &core{b: b, raw: backend, log: log, audit: opts.AuditOperator}
+	c.build = func(ctx context.Context) (*services, error) { return buildServices(ctx, deps) }
+	defer func() {
+		c.mu.Lock()
+		c.seal()
+		c.mu.Unlock()
+		if c.rewrapDone != nil {
+			<-c.rewrapDone
+		}
+	}()
 
-	aud, err := openAudit(ctx, cfg, b, log)
-	if err != nil {
-		return err
-	}
-	defer aud.close(log)
-	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: stsSvc, Operator: cfg.AccountID,
-		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
-
-	api := awsjson.New(awsjson.Config{
-		Services: []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc),
-			awsjson.CloudTrail(trailSvc)},
-		Audit:      aud.auditor,
-		Verifier:   apiVerifier,
-		Principals: creds,
-		Regions:    cfg.Regions,
-		Logger:     log,
-		Health: func() awsjson.Health {
-			return awsjson.Health{Status: "ok", Sealed: b.Sealed(), Version: Version}
-		},
-	})
-
-	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
-	query := awsquery.New(awsquery.Config{
-		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
-		Audit:      aud.auditor,
-		Verifier:   apiVerifier,
-		Principals: creds,
-		Regions:    cfg.Regions,
-		Logger:     log,
-	})
-
-	var handler http.Handler = byProtocol{json: api, query: query}
+	var akid string
+	var secret []byte
 	if cfg.Dev {
-		mux := http.NewServeMux()
-		mux.Handle("/", handler)
-		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: creds, sched: sched})
-		handler = mux
+		if akid, secret, err = startDev(ctx, cfg, opts, log, c); err != nil {
+			return err
+		}
+	} else if err := startSealed(ctx, cfg, log, c); err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	endpoint := "http://" + ln.Addr().String()
-	if err := writeDevFiles(cfg, endpoint, akid, secret); err != nil {
-		ln.Close()
-		return err
+	scheme := "http"
+	var tlsCfg *tls.Config
+	if !cfg.Dev && !cfg.TLSDisable {
+		certs, err := loadServerCert(cfg, log, opts.Stdout)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer certs.stop()
+		tlsCfg = serverTLSConfig(certs)
+		scheme = "https"
+	} else if !cfg.Dev {
+		log.Warn("TLS is disabled (--tls-disable): requests, unseal shares and credentials travel in the clear; use it only behind a TLS-terminating proxy on a trusted network")
 	}
-	printBanner(opts.Stdout, cfg, endpoint, akid, secret)
+	endpoint := scheme + "://" + ln.Addr().String()
+	if cfg.Dev {
+		if err := writeDevFiles(cfg, endpoint, akid, secret); err != nil {
+			ln.Close()
+			return err
+		}
+		printBanner(opts.Stdout, cfg, endpoint, akid, secret)
+	}
 
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           c,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -203,17 +162,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	idle := trackNewConns(srv)
-	schedCtx, stopSched := context.WithCancel(ctx)
-	schedDone := make(chan struct{})
-	go func() { defer close(schedDone); sched.Run(schedCtx) }()
-	defer func() { stopSched(); <-schedDone }()
-	flushDone := make(chan struct{})
-	go func() { defer close(flushDone); flushLastUsed(schedCtx, ids, lastUsedFlushInterval, log) }()
-	defer func() { stopSched(); <-flushDone }()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	// test/e2e reads this line to learn the port when started on :0.
-	log.Info("arca serving", "endpoint", endpoint, "regions", cfg.Regions, "account", cfg.AccountID, "version", Version)
+	log.Info("arca serving", "endpoint", endpoint, "regions", cfg.Regions, "account", cfg.AccountID, "version", Version, "sealed", c.sealed())
 
 	select {
 	case err := <-errc:
@@ -232,6 +190,223 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		log.Warn("graceful shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// startDev opens the dev seal, initializes or unseals with it, and makes
+// sure the root credentials exist (from ARCA_ROOT_* when set).
+func startDev(ctx context.Context, cfg config.Config, opts Options, log *slog.Logger, c *core) (string, []byte, error) {
+	log.Warn("DEVELOPMENT MODE: the root key is kept in a file next to the data, and credentials are printed; never use --dev in production",
+		"data_dir", cfg.DataDir)
+	initialized, err := c.b.Initialized(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	sealPath := filepath.Join(cfg.DataDir, dev.FileName)
+	if _, err := os.Stat(sealPath); initialized && errors.Is(err, os.ErrNotExist) {
+		// A new key could never open this data: refuse rather than create one.
+		return "", nil, fmt.Errorf("%s is missing: this data dir was initialized with that dev seal key and cannot be opened without it", sealPath)
+	}
+	ds, created, err := dev.Open(cfg.DataDir)
+	if err != nil {
+		return "", nil, err
+	}
+	c.auto, c.autoType = ds, seal.TypeDev
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !initialized {
+		enc, _ := seal.Config{Version: 1, Type: seal.TypeDev}.Encode()
+		if err := c.b.InitializeWithSealConfig(ctx, ds, enc); err != nil {
+			return "", nil, fmt.Errorf("initialize barrier: %w", err)
+		}
+		if err := c.publish(ctx, ds); err != nil {
+			return "", nil, err
+		}
+		log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
+	} else if err := c.unsealWith(ctx, ds); err != nil {
+		return "", nil, fmt.Errorf("unseal with the dev seal key: %w", err)
+	}
+	return c.live.Load().ensureRoot(ctx, opts.Getenv("ARCA_ROOT_ACCESS_KEY_ID"), []byte(opts.Getenv("ARCA_ROOT_SECRET_ACCESS_KEY")))
+}
+
+// startSealed prepares a production start: it opens the configured
+// auto-unseal seal, if any, and unseals with it when the data dir is
+// initialized; otherwise the server waits, sealed, for the operator.
+func startSealed(ctx context.Context, cfg config.Config, log *slog.Logger, c *core) error {
+	auto, typ, err := openAutoSeal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	c.auto, c.autoType = auto, typ
+	initialized, err := c.b.Initialized(ctx)
+	if err != nil {
+		return err
+	}
+	if !initialized {
+		log.Warn("Arca is not initialized: run `arca operator init` against this server", "seal", typ)
+		return nil
+	}
+	stored, err := c.sealConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("read the seal config: %w", err)
+	}
+	if stored.Type != typ {
+		return fmt.Errorf("this data dir is sealed with the %q seal but the server is configured with %q: seal migration is needed", stored.Type, typ)
+	}
+	if auto == nil {
+		log.Warn("Arca is sealed: unseal it with `arca operator unseal` (needs the threshold of unseal shares)",
+			"shares", stored.Shares, "threshold", stored.Threshold)
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.unsealWith(ctx, auto); err != nil {
+		return fmt.Errorf("auto-unseal with the %s seal: %w", typ, err)
+	}
+	log.Info("auto-unsealed", "seal", typ)
+	return nil
+}
+
+// openAutoSeal is the extension point for auto-unseal seals: for the
+// configured seal type it returns the barrier.Wrapper that opens the
+// keyring without operators (an HSM over PKCS#11, another KMS), and the
+// type name recorded in the seal config. For Shamir (the default) it
+// returns a nil Wrapper: operators unseal with shares.
+func openAutoSeal(_ context.Context, cfg config.Config, _ *slog.Logger) (barrier.Wrapper, string, error) {
+	switch cfg.Seal {
+	case "", seal.TypeShamir:
+		return nil, seal.TypeShamir, nil
+	// case seal.TypePKCS11: return pkcs11.Open(...), seal.TypePKCS11, err
+	// case seal.TypeAWSKMS: return awskms.Open(...), seal.TypeAWSKMS, err
+	default:
+		return nil, "", fmt.Errorf("seal %q is not available in this build", cfg.Seal)
+	}
+}
+
+// buildDeps are buildServices' inputs that outlive a seal.
+type buildDeps struct {
+	cfg      config.Config
+	log      *slog.Logger
+	b        *barrier.Barrier
+	clk      *clock
+	holder   string
+	web      sts.WebIdentity
+	rotators map[string]rotator.Rotator
+}
+
+// buildServices constructs everything that lives over an unsealed barrier:
+// identities, keys, the services, the transports and the background work
+// (the scheduler, the last-used flusher), which it starts. stop undoes it.
+func buildServices(ctx context.Context, d buildDeps) (*services, error) {
+	cfg, log, b, clk := d.cfg, d.log, d.b, d.clk
+	ids := iam.New(b, cfg.Partition)
+	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: d.web})
+	creds := credentials{ids: ids, sts: stsSvc}
+	ks := keystore.New(b)
+	// stsSvc.Policies is the identity store's policies plus, for temporary
+	// credentials, the session policy.
+	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: stsSvc})
+	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
+	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
+		Logger: log, Identities: stsSvc, Rotators: d.rotators})
+	// The audit log (audit.go): its signing key lives under the barrier,
+	// so it opens with the services and closes when they stop.
+	aud, err := openAudit(ctx, cfg, b, log)
+	if err != nil {
+		secretsSvc.Close()
+		ks.Wipe()
+		return nil, err
+	}
+	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
+	if aud.extras != nil {
+		sweeps = append(sweeps, kms.Sweep{Name: "audit retention", Run: aud.extras.sweep})
+	}
+	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
+		Also: sweeps}
+	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: stsSvc, Operator: cfg.AccountID,
+		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
+	// Every signed request notes its access key's last use (posture.go).
+	apiVerifier := usedVerifier{v: verifier, ids: ids, now: clk.Now}
+	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
+		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
+	api := awsjson.New(awsjson.Config{
+		Services: []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc),
+			awsjson.CloudTrail(trailSvc)},
+		Audit:      aud.auditor,
+		Verifier:   apiVerifier,
+		Principals: creds,
+		Regions:    cfg.Regions,
+		Logger:     log,
+	})
+	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
+	query := awsquery.New(awsquery.Config{
+		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
+		Audit:      aud.auditor,
+		Verifier:   apiVerifier,
+		Principals: creds,
+		Regions:    cfg.Regions,
+		Logger:     log,
+	})
+	var handler http.Handler = byProtocol{json: api, query: query}
+	if cfg.Dev {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.Handle(DevClockPath, &devClock{clock: clk, ver: verifier, princ: creds, sched: sched})
+		handler = mux
+	}
+	inflight := &inflight{}
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	schedDone, flushDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(schedDone); sched.Run(bgCtx) }()
+	go func() { defer close(flushDone); flushLastUsed(bgCtx, ids, lastUsedFlushInterval, log) }()
+	aud.start(bgCtx, clk.Now)
+	return &services{
+		api: inflight.wrap(handler),
+		authn: func(r *http.Request, body []byte) (string, error) {
+			res, err := verifier.Verify(r, body)
+			if err != nil {
+				return "", err
+			}
+			p, err := creds.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
+			if err != nil {
+				return "", err
+			}
+			if p.Type != auth.Root || p.Account != cfg.AccountID {
+				return "", errors.New("the caller is not the root user of the default account")
+			}
+			return p.ARN, nil
+		},
+		ensureRoot: func(ctx context.Context, id string, secret []byte) (string, []byte, error) {
+			return ids.EnsureRootAccessKey(ctx, cfg.AccountID, id, secret)
+		},
+		stop: func() {
+			stopBG()
+			<-schedDone
+			<-flushDone
+			// Requests still running hold cached keys: wipe after them.
+			inflight.wait(10 * time.Second)
+			aud.close(log)
+			secretsSvc.Close()
+			ks.Wipe()
+		},
+	}, nil
+}
+
+// inflight counts requests being served by one set of services.
+type inflight struct{ n atomic.Int64 }
+
+func (f *inflight) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.n.Add(1)
+		defer f.n.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// wait returns once no request is in flight, or after d.
+func (f *inflight) wait(d time.Duration) {
+	for end := time.Now().Add(d); f.n.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // newConns tracks connections that have not yet sent a request.
@@ -267,13 +442,20 @@ func (n *newConns) closeAll() {
 type byProtocol struct{ json, query http.Handler }
 
 func (b byProtocol) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" {
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/x-www-form-urlencoded" {
-			b.query.ServeHTTP(w, r)
-			return
-		}
+	if isQuery(r) {
+		b.query.ServeHTTP(w, r)
+		return
 	}
 	b.json.ServeHTTP(w, r)
+}
+
+// isQuery reports whether r is an AWS Query request (IAM, STS).
+func isQuery(r *http.Request) bool {
+	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		return err == nil && mt == "application/x-www-form-urlencoded"
+	}
+	return false
 }
 
 // principals is what the dev clock needs to know who calls.

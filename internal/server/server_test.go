@@ -32,15 +32,6 @@ func runBriefly(t *testing.T, cfg config.Config) error {
 	return Run(ctx, cfg, quiet())
 }
 
-func TestRefusesWithoutSeal(t *testing.T) {
-	t.Parallel()
-	cfg := devConfig(t.TempDir())
-	cfg.Dev = false
-	if err := Run(context.Background(), cfg, quiet()); !errors.Is(err, ErrNoSeal) {
-		t.Errorf("Run without --dev = %v, want ErrNoSeal", err)
-	}
-}
-
 // TestMissingDevSealKey: a data dir initialized under a dev seal key whose
 // key file is gone must fail clearly, not silently get a new key.
 func TestMissingDevSealKey(t *testing.T) {

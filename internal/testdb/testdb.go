@@ -253,6 +253,7 @@ func (s *Server) start() error {
 			"--no-defaults",
 			"--datadir="+filepath.Join(s.dir, "data"),
 			"--socket="+s.socket(),
+			"--tmpdir="+filepath.Join(s.dir, "tmp"),
 			"--pid-file="+filepath.Join(s.dir, "mariadbd.pid"),
 			"--port="+strconv.Itoa(s.Port),
 			"--bind-address="+s.Host,
@@ -479,15 +480,21 @@ func newDir(account string) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return "", err
 	}
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
 	if os.Geteuid() == 0 {
 		uid, gid, err := lookupIDs(account)
 		if err != nil {
 			os.RemoveAll(dir)
 			return "", err
 		}
-		if err := os.Chown(dir, int(uid), int(gid)); err != nil {
-			os.RemoveAll(dir)
-			return "", err
+		for _, d := range []string{dir, filepath.Join(dir, "tmp")} {
+			if err := os.Chown(d, int(uid), int(gid)); err != nil {
+				os.RemoveAll(dir)
+				return "", err
+			}
 		}
 	}
 	return dir, nil
@@ -595,10 +602,23 @@ func (s *Server) initPostgres() error {
 	)
 }
 
+// initMariaDB runs mariadb-install-db. Each server has its own tmpdir:
+// concurrent bootstraps sharing /tmp were seen to crash (signal 11 in
+// ha_maria::drop_table); a failed bootstrap is retried once from scratch.
 func (s *Server) initMariaDB() error {
+	err := s.installMariaDB()
+	if err != nil {
+		_ = os.RemoveAll(filepath.Join(s.dir, "data"))
+		err = s.installMariaDB()
+	}
+	return err
+}
+
+func (s *Server) installMariaDB() error {
 	return runAs(s.engineUser(), installDB,
 		"--no-defaults",
 		"--datadir="+filepath.Join(s.dir, "data"),
+		"--tmpdir="+filepath.Join(s.dir, "tmp"),
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 		"--skip-name-resolve",

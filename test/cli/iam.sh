@@ -121,6 +121,34 @@ awsi delete-role-policy --role-name cli-role --policy-name decrypt
 awsi delete-role --role-name cli-role
 expect_fail NoSuchEntity awsi get-role --role-name cli-role
 
+step "sts: assume-role, get-session-token, get-caller-identity with temporary credentials"
+# as_session FILE CMD... runs CMD with the temporary credentials saved in
+# $work/FILE (AccessKeyId, SecretAccessKey, SessionToken, tab-separated).
+as_session() {
+  local f=$work/$1; shift
+  AWS_ACCESS_KEY_ID=$(cut -f1 "$f") AWS_SECRET_ACCESS_KEY=$(cut -f2 "$f") AWS_SESSION_TOKEN=$(cut -f3 "$f") "$@"
+}
+cat >"$work/trust-user.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::$account:user/cli/cli-user"},"Action":"sts:AssumeRole"}]}
+EOF
+awsi create-role --role-name cli-sts --assume-role-policy-document "file://$work/trust-user.json" >/dev/null
+role_arn="arn:aws:iam::$account:role/cli-sts"
+as_user awss assume-role --role-arn "$role_arn" --role-session-name cli-session --duration-seconds 900 \
+  --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' >"$work/role"
+[[ $(cut -f1 "$work/role") =~ ^ASIA[A-Z2-7]{16}$ ]] || fail "assume-role AccessKeyId '$(cut -f1 "$work/role")'"
+[ "$(as_session role awss get-caller-identity --query Arn)" = "arn:aws:sts::$account:assumed-role/cli-sts/cli-session" ] ||
+  fail "role session get-caller-identity: $(as_session role awss get-caller-identity --query Arn)"
+[[ $(as_session role awss get-caller-identity --query UserId) =~ ^AROA[A-Z2-7]{16}:cli-session$ ]] || fail "role session UserId"
+expect_fail AccessDenied as_session role awsi list-users
+expect_fail AccessDenied awss assume-role --role-arn "$role_arn" --role-session-name root-session
+expect_fail ValidationError as_user awss assume-role --role-arn "$role_arn" --role-session-name s2 --duration-seconds 7200
+as_user awss get-session-token --duration-seconds 900 --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' >"$work/gst"
+[ "$(as_session gst awss get-caller-identity --query Arn)" = "arn:aws:iam::$account:user/cli/cli-user" ] || fail "session token get-caller-identity"
+expect_fail InvalidClientTokenId as_session gst awsi list-users
+expect_fail AccessDenied as_session gst awss get-session-token
+awsi delete-role --role-name cli-sts
+expect_fail InvalidClientTokenId as_session role awss get-caller-identity
+
 step "clean up: keys, policies, user"
 awsi delete-access-key --user-name cli-user --access-key-id "$akid"
 awsi delete-access-key --user-name cli-user --access-key-id "$akid2"

@@ -331,11 +331,13 @@ func TestStartupRefusals(t *testing.T) {
 			return string(out), nil // reported as "started" by the caller
 		}
 	}
-	t.Run("no seal outside dev mode", func(t *testing.T) {
+	t.Run("unknown seal outside dev mode", func(t *testing.T) {
+		// Without --dev Arca starts sealed (seal_test.go); a seal type this
+		// build lacks must refuse to start.
 		dir := t.TempDir()
-		out, err := run("server", "--data-dir", dir, "--listen", "127.0.0.1:0")
+		out, err := run("server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--seal", "bogus")
 		if err == nil || !strings.Contains(strings.ToLower(out), "seal") {
-			t.Errorf("arca server without --dev or a seal: err=%v, output:\n%s\nwant a non-zero exit naming the seal", err, out)
+			t.Errorf("arca server --seal bogus: err=%v, output:\n%s\nwant a non-zero exit naming the seal", err, out)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "dev-seal.key")); err == nil {
 			t.Errorf("a refused start wrote dev-seal.key")

@@ -130,6 +130,26 @@ func TestPosture(t *testing.T) {
 	if err != nil {
 		t.Fatalf("arca posture as the auditor: %v %s", err, raw)
 	}
+	// GetAccessKeyLastUsed sees the auditor's signed calls; a new key is N/A.
+	lu, err := ic.GetAccessKeyLastUsed(bg(), &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(uid)})
+	mustOK(t, err, "GetAccessKeyLastUsed")
+	if lu.AccessKeyLastUsed == nil || lu.AccessKeyLastUsed.LastUsedDate == nil || aws.ToString(lu.AccessKeyLastUsed.ServiceName) != "arca" ||
+		aws.ToString(lu.AccessKeyLastUsed.Region) != "us-east-1" || aws.ToString(lu.UserName) != "auditor" ||
+		time.Since(*lu.AccessKeyLastUsed.LastUsedDate) > 5*time.Minute {
+		t.Errorf("GetAccessKeyLastUsed = %+v %+v", lu, lu.AccessKeyLastUsed)
+	}
+	ak2, err := ic.CreateAccessKey(bg(), &iam.CreateAccessKeyInput{UserName: aws.String("auditor")})
+	mustOK(t, err, "CreateAccessKey")
+	lu, err = ic.GetAccessKeyLastUsed(bg(), &iam.GetAccessKeyLastUsedInput{AccessKeyId: ak2.AccessKey.AccessKeyId})
+	mustOK(t, err, "GetAccessKeyLastUsed")
+	if lu.AccessKeyLastUsed.LastUsedDate != nil || aws.ToString(lu.AccessKeyLastUsed.ServiceName) != "N/A" || aws.ToString(lu.AccessKeyLastUsed.Region) != "N/A" {
+		t.Errorf("unused key: %+v", lu.AccessKeyLastUsed)
+	}
+	_, err = ic.GetAccessKeyLastUsed(bg(), &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String("AKIAUNKNOWNUNKNOWN00")})
+	wantCode(t, err, "NoSuchEntity", "GetAccessKeyLastUsed of an unknown key")
+	_, err = ic.DeleteAccessKey(bg(), &iam.DeleteAccessKeyInput{UserName: aws.String("auditor"), AccessKeyId: ak2.AccessKey.AccessKeyId})
+	mustOK(t, err, "DeleteAccessKey")
+
 	want := []struct{ id, key, detail string }{
 		{"ARCA-KMS-001", *noRot.KeyId, "rotation is disabled"},
 		{"ARCA-KMS-002", *del.KeyId, sched.DeletionDate.UTC().Format(time.RFC3339)},

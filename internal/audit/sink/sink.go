@@ -13,6 +13,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -59,7 +60,10 @@ type Options struct {
 
 // Tuning is the per-sink delivery behaviour; zero fields take defaults.
 type Tuning struct {
-	// QueueSize bounds the in-memory queue (default 4096 records).
+	// QueueSize bounds the in-memory queue, in records (default 4096).
+	// The queue holds the log's group-commit batches whole, one slot per
+	// batch of up to 64 records on average (at least 2 slots), so the
+	// bound is approximate.
 	QueueSize int
 	// BatchSize bounds the records handed to one Deliver (default 100).
 	BatchSize int
@@ -107,13 +111,16 @@ type runner struct {
 	sink   Sink
 	tune   Tuning
 	m      *Manager
-	q      chan Record
+	q      chan []Record
 	wake   chan struct{}
 	cursor uint64 // owned by the runner goroutine once started
 	// delivered mirrors cursor for Stats and tests.
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 	failures  atomic.Uint64
+	// full is Durable's note that the queue was full when the batch came
+	// (only the log's writer goroutine, which calls Durable, uses it).
+	full bool
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -141,7 +148,7 @@ func New(opts Options, sinks ...Named) (*Manager, error) {
 		}
 		seen[s.Name] = true
 		t := s.Tuning.withDefaults()
-		r := &runner{name: s.Name, sink: s.Sink, tune: t, m: m, q: make(chan Record, t.QueueSize), wake: make(chan struct{}, 1)}
+		r := &runner{name: s.Name, sink: s.Sink, tune: t, m: m, q: make(chan []Record, max(2, t.QueueSize/64)), wake: make(chan struct{}, 1)}
 		cur, ok, err := readCursor(m.cursorPath(s.Name))
 		if err != nil {
 			return nil, err
@@ -164,35 +171,47 @@ func (m *Manager) cursorPath(name string) string {
 }
 
 // Durable is the audit.Options.Durable hook. It runs on the log's writer
-// goroutine, so it only copies the batch once and offers each record to
-// every sink's queue without waiting; a full queue drops the record from
+// goroutine, so it only copies the batch once and offers it to every
+// sink's queue with one non-blocking send; a full queue drops the batch from
 // memory only (the sink reads it back from the log later).
 func (m *Manager) Durable(lines []byte, last uint64) {
 	if len(m.runners) == 0 {
 		return
 	}
-	buf := append([]byte(nil), lines...)
-	n := uint64(0)
-	for i := range buf {
-		if buf[i] == '\n' {
-			n++
+	n := uint64(bytes.Count(lines, []byte{'\n'}))
+	// A sink whose queue is full (behind, or dead) reads the log later
+	// anyway: skip it without taking its channel's lock, and skip the
+	// copy if every sink is in that state. len on a channel is a racy
+	// read, which is all a hint needs.
+	open := 0
+	for _, r := range m.runners {
+		r.full = len(r.q) == cap(r.q)
+		if r.full {
+			r.dropped.Add(n)
+		} else {
+			open++
 		}
 	}
-	seq := last - n + 1
-	for len(buf) > 0 {
-		i := 0
-		for buf[i] != '\n' {
-			i++
+	if open > 0 {
+		// One copy and one slice for every sink: they only read it.
+		buf := append([]byte(nil), lines...)
+		recs := make([]Record, 0, n)
+		seq := last - n + 1
+		for len(buf) > 0 {
+			i := bytes.IndexByte(buf, '\n')
+			recs = append(recs, Record{Seq: seq, Line: buf[:i:i]})
+			buf, seq = buf[i+1:], seq+1
 		}
-		rec := Record{Seq: seq, Line: buf[:i:i]}
 		for _, r := range m.runners {
+			if r.full {
+				continue
+			}
 			select {
-			case r.q <- rec:
+			case r.q <- recs:
 			default:
-				r.dropped.Add(1)
+				r.dropped.Add(n)
 			}
 		}
-		buf, seq = buf[i+1:], seq+1
 	}
 	m.head.Store(last)
 	for _, r := range m.runners {
@@ -261,13 +280,13 @@ func (r *runner) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case rec := <-r.q:
-			batch = append(batch[:0], rec)
+		case recs := <-r.q:
+			batch = append(batch[:0], recs...)
 		fill:
 			for len(batch) < r.tune.BatchSize {
 				select {
-				case rec := <-r.q:
-					batch = append(batch, rec)
+				case recs := <-r.q:
+					batch = append(batch, recs...)
 				default:
 					break fill
 				}
@@ -346,7 +365,7 @@ func (r *runner) catchUp(ctx context.Context) error {
 // between failures.
 func (r *runner) deliver(ctx context.Context, recs []Record) error {
 	for attempt := 0; len(recs) > 0; attempt++ {
-		n, err := r.sink.Deliver(ctx, recs)
+		n, err := r.sink.Deliver(ctx, recs[:min(len(recs), r.tune.BatchSize)])
 		if n > 0 {
 			r.advance(recs[n-1].Seq)
 			recs = recs[n:]

@@ -595,3 +595,56 @@ func BenchmarkAppendDeadWebhook(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDurableHook is the whole cost sinks add to the log's writer: one
+// Durable call per 64-event batch. "dead": two sinks whose queues are full
+// (dead receivers), so the batch is not even copied; "live": one sink whose
+// queue a goroutine drains, so the batch is copied once and offered whole.
+func BenchmarkDurableHook(b *testing.B) {
+	var batch []byte
+	for i := range 64 {
+		line, _ := json.Marshal(ev(i))
+		batch = append(append(batch, line...), '\n')
+	}
+	for _, live := range []bool{false, true} {
+		name := "dead"
+		if live {
+			name = "live"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			var sinks []Named
+			for _, n := range []string{"a", "b"} {
+				w, _ := NewWebhook(WebhookOptions{URL: "http://127.0.0.1:1/"})
+				sinks = append(sinks, Named{Name: n, Sink: w, Tuning: Tuning{QueueSize: 1}})
+			}
+			if live {
+				sinks = sinks[:1]
+				sinks[0].Tuning.QueueSize = 1 << 16
+			}
+			m, err := New(Options{LogDir: dir, StateDir: filepath.Join(dir, "sinks"), Logger: quiet()}, sinks...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stop := make(chan struct{})
+			if live {
+				go func() {
+					for {
+						select {
+						case <-m.runners[0].q:
+						case <-stop:
+							return
+						}
+					}
+				}()
+			}
+			defer close(stop)
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				m.Durable(batch, uint64(64*(i+1)))
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -62,6 +63,14 @@ type Description struct {
 // credentials of its own); the semantics, including staging-label moves, are
 // those of the AWS operations of the same names. Empty strings mean "not
 // given".
+//
+// As in AWS, the engine stages the rotation's ClientRequestToken as
+// AWSPENDING before the createSecret step (DescribeSecret lists it, while
+// GetSecretValue of that version returns ErrNotFound until createSecret has
+// stored a value); the built-in rotators also accept a createSecret whose
+// version does not exist yet. The alternating-users strategies read a second
+// secret, the master secret named by the secret's "masterarn" field, through
+// the same interface.
 type Secrets interface {
 	// GetSecretValue returns the version named by versionID, or else the one
 	// carrying versionStage (AWSCURRENT when both are empty). A missing
@@ -102,8 +111,12 @@ type Config struct {
 	URL string
 	// HMACSecret signs webhook requests.
 	HMACSecret string
-	// Timeout bounds one step (a database round trip or a webhook call).
+	// Timeout bounds one step (its database logins and statements, or the
+	// webhook call); zero means DefaultTimeout.
 	Timeout time.Duration
+	// Logger receives one record per step (never a secret value); nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Rotator types and strategies accepted in Config.
@@ -115,17 +128,55 @@ const (
 	AlternatingUsers = "alternating-users"
 )
 
-// ErrNotImplemented is returned by New for a rotator type that is valid but
-// not built yet.
+// ErrNotImplemented is what New returns, wrapped, for a rotator type that
+// is valid but not built into this binary. Every documented type is built
+// today; callers keep treating it as "skip this rotator" so that a future
+// type can land in stages.
 var ErrNotImplemented = errors.New("rotator: not implemented yet")
 
+// DefaultTimeout bounds one step when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
 // New returns the rotator cfg describes, or an error naming what is wrong
-// with cfg.
+// with cfg (never quoting the HMAC secret).
 func New(cfg Config) (Rotator, error) {
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	if timeout < 0 {
+		return nil, fmt.Errorf("rotator %q: timeout must be positive", cfg.Name)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Name == "" {
+		return nil, errors.New("rotator: a rotator needs a name (the function name in RotationLambdaARN)")
+	}
+	var engine dbEngine
 	switch cfg.Type {
-	case TypePostgres, TypeMySQL, TypeWebhook:
-		return nil, fmt.Errorf("rotator %q: type %q: %w", cfg.Name, cfg.Type, ErrNotImplemented)
+	case TypePostgres:
+		engine = postgres{}
+	case TypeMySQL:
+		engine = mysqlEngine{}
+	case TypeWebhook:
+		if cfg.Strategy != "" {
+			return nil, fmt.Errorf("rotator %q: a webhook takes no strategy", cfg.Name)
+		}
+		return newWebhook(cfg, timeout)
 	default:
 		return nil, fmt.Errorf("rotator %q: unknown type %q (want postgres, mysql or webhook)", cfg.Name, cfg.Type)
 	}
+	if cfg.URL != "" || cfg.HMACSecret != "" {
+		return nil, fmt.Errorf("rotator %q: url and hmac secret are for webhook rotators", cfg.Name)
+	}
+	r := &dbRotator{name: cfg.Name, engine: engine, timeout: timeout, log: cfg.Logger}
+	switch cfg.Strategy {
+	case SingleUser, "":
+	case AlternatingUsers:
+		r.alternating = true
+	default:
+		return nil, fmt.Errorf("rotator %q: unknown strategy %q (want single-user or alternating-users)", cfg.Name, cfg.Strategy)
+	}
+	return r, nil
 }

@@ -37,7 +37,7 @@ var iamMembers = func() map[string]auditrec.Class {
 		CreateDate IsTruncated Key RoleId Value RoleLastUsed LastUsedDate Region
 		AssumedRoleUser Audience Credentials DurationSeconds PackedPolicySize Policy PolicyArns Provider ProviderId
 		RoleArn RoleSessionName SerialNumber SourceIdentity SubjectFromWebIdentityToken TransitiveTagKeys
-		AssumedRoleId Expiration arn`)
+		AssumedRoleId Expiration arn AccessKeyLastUsed ServiceName`)
 	set(auditrec.Hide, `SecretAccessKey SessionToken Password WebIdentityToken SAMLAssertion TokenCode ExternalId`)
 	return m
 }()

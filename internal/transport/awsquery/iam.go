@@ -26,6 +26,7 @@ func IAM(s *iamsvc.Service) *Service {
 		Op("ListAccessKeys", s.ListAccessKeys),
 		Op("UpdateAccessKey", s.UpdateAccessKey),
 		Op("DeleteAccessKey", s.DeleteAccessKey),
+		Op("GetAccessKeyLastUsed", s.GetAccessKeyLastUsed),
 		Op("PutUserPolicy", s.PutUserPolicy),
 		Op("GetUserPolicy", s.GetUserPolicy),
 		Op("DeleteUserPolicy", s.DeleteUserPolicy),

@@ -1,0 +1,5 @@
+//go:build !race
+
+package memguard
+
+const raceEnabled = false
