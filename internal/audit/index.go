@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -118,7 +119,7 @@ func (ix *Index) add(ev *Event, seg int, off int64, n int) {
 	}
 	put("", "*")
 	put(AttrEventName, ev.EventName)
-	put(AttrReadOnly, fmt.Sprint(ev.ReadOnly))
+	put(AttrReadOnly, strconv.FormatBool(ev.ReadOnly))
 	put(AttrUsername, ev.Username())
 	put(AttrEventSource, ev.EventSource)
 	put(AttrAccessKeyID, ev.UserIdentity.AccessKeyID)

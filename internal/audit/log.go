@@ -361,18 +361,31 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 		if e.EventTime == "" {
 			e.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
 		}
-		h, err := e.computeHash()
+		// One encoding serves both the hash and the line: the canonical
+		// form ends with the empty hash, which is filled in place.
+		e.Hash = ""
+		canon, err := json.Marshal(e)
 		if err != nil {
-			return err
+			return fmt.Errorf("audit: encode event: %w", err)
 		}
+		sum := sha256.New()
+		sum.Write([]byte(e.PreviousHash))
+		sum.Write(canon)
+		h := hex.EncodeToString(sum.Sum(nil))
 		e.Hash = h
-		line, err := json.Marshal(e)
-		if err != nil {
-			return err
+		n := buf.Len()
+		if body, ok := bytes.CutSuffix(canon, []byte(`"arcaHash":""}`)); ok {
+			buf.Write(body)
+			buf.WriteString(`"arcaHash":"` + h + `"}`)
+		} else {
+			line, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			buf.Write(line)
 		}
-		buf.Write(line)
+		lens = append(lens, buf.Len()-n)
 		buf.WriteByte('\n')
-		lens = append(lens, len(line))
 		prev = h
 	}
 	start := l.segSize
