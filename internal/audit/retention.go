@@ -64,6 +64,11 @@ type PruneOptions struct {
 	Now func() time.Time
 	// Logger receives a line per prune (slog.Default by default).
 	Logger *slog.Logger
+	// HoldFrom, when not 0, keeps every record from this sequence on,
+	// whatever its age: the sinks pass the record after the last one their
+	// slowest sink delivered, so retention never removes what a sink has
+	// yet to read back from the log.
+	HoldFrom uint64
 }
 
 // Prune removes from the log in dir the oldest segments whose every record
@@ -109,6 +114,11 @@ func Prune(dir string, key ed25519.PrivateKey, before time.Time, o PruneOptions)
 		}
 		t, err := time.Parse(time.RFC3339, ev.EventTime)
 		if err != nil || !t.Before(before) {
+			break
+		}
+		if o.HoldFrom != 0 && ev.Sequence >= o.HoldFrom {
+			o.Logger.Warn("audit retention held back: a sink has not delivered these records yet",
+				"segment", segmentName(segs[i]), "hold_from_sequence", o.HoldFrom)
 			break
 		}
 		last, remove = ev, append(remove, segs[i])

@@ -285,3 +285,19 @@ func TestLastEventTail(t *testing.T) {
 		}
 	}
 }
+
+func TestPruneHoldsForSinks(t *testing.T) {
+	t.Parallel()
+	l, clk, dir, key := agedLog(t)
+	defer l.Close()
+	before := clk.Now().Add(-30 * 24 * time.Hour)
+	// A sink still has to read record 2: nothing may go.
+	if a, err := Prune(dir, key, before, PruneOptions{Now: clk.Now, HoldFrom: 2}); a != nil || err != nil {
+		t.Fatalf("Prune holding from 2 = %+v, %v", a, err)
+	}
+	// Holding from 20 lets the segments wholly before it go, no more.
+	a, err := Prune(dir, key, before, PruneOptions{Now: clk.Now, HoldFrom: 20})
+	if err != nil || a == nil || a.Sequence >= 20 {
+		t.Fatalf("Prune holding from 20 = %+v, %v", a, err)
+	}
+}

@@ -146,9 +146,11 @@ func readChunk(r io.Reader, limit int, endOK bool) ([]byte, error) {
 	if int64(l) > int64(limit) || (endOK && l == 0) {
 		return nil, fmt.Errorf("%w: bad length %d", ErrCorrupt, l)
 	}
-	b := make([]byte, l)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	// Grow with the data actually present, so a forged length cannot make
+	// Parse allocate what the input does not hold.
+	b, err := io.ReadAll(io.LimitReader(r, int64(l)))
+	if err != nil || len(b) != int(l) {
+		return nil, fmt.Errorf("%w: a record is cut short", ErrCorrupt)
 	}
 	return b, nil
 }

@@ -67,13 +67,17 @@ type AuditSink struct {
 	MaxAge   time.Duration `yaml:"max_age"`
 	MaxFiles int           `yaml:"max_files"`
 
-	// Network (tcp, udp, unix, unixgram) and Address of the syslog
+	// Network (tcp, tls, udp, unix, unixgram) and Address of the syslog
 	// receiver; Facility (0-23, default 13 "log audit"); Hostname (the
 	// HOSTNAME field, default the host's name).
 	Network  string `yaml:"network"`
 	Address  string `yaml:"address"`
 	Facility int    `yaml:"facility"`
 	Hostname string `yaml:"hostname"`
+	// CAFile (PEM) verifies a tls syslog receiver instead of the system's
+	// roots; ServerName overrides the host name checked.
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
 
 	// URL and extra Headers of the webhook.
 	URL     string            `yaml:"url"`
@@ -121,9 +125,9 @@ func (c Config) validateAudit() []error {
 			}
 		case "syslog":
 			switch s.Network {
-			case "tcp", "udp", "unix", "unixgram":
+			case "tcp", "tls", "udp", "unix", "unixgram":
 			default:
-				errs = append(errs, fmt.Errorf("%s: network %q: want tcp, udp, unix or unixgram", at, s.Network))
+				errs = append(errs, fmt.Errorf("%s: network %q: want tcp, tls, udp, unix or unixgram", at, s.Network))
 			}
 			if s.Address == "" {
 				errs = append(errs, fmt.Errorf("%s: a syslog sink needs address", at))

@@ -56,7 +56,7 @@ func TestAuditConfigErrors(t *testing.T) {
 		{"audit_retention: -3d", "want whole days"},
 		{"audit_sinks: [{type: kafka}]", `type "kafka"`},
 		{"audit_sinks: [{type: file}]", "needs path"},
-		{"audit_sinks: [{type: syslog, network: tls, address: x:1}]", `network "tls"`},
+		{"audit_sinks: [{type: syslog, network: quic, address: x:1}]", `network "quic"`},
 		{"audit_sinks: [{type: syslog, network: udp}]", "needs address"},
 		{"audit_sinks: [{type: syslog, network: udp, address: x:1, facility: 24}]", "facility 24"},
 		{"audit_sinks: [{type: webhook, url: 'ftp://x'}]", "http:// or https://"},

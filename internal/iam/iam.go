@@ -46,10 +46,19 @@ var (
 	ErrAccountNotEmpty = errors.New("iam: the account still has users or roles")
 	ErrAccessKeyLimit  = errors.New("iam: the user already has the most access keys allowed")
 	ErrPolicySizeLimit = errors.New("iam: the inline policies would exceed their aggregate size quota")
+	ErrUserLimit       = errors.New("iam: the account already has the most users allowed")
+	ErrRoleLimit       = errors.New("iam: the account already has the most roles allowed")
 )
 
 // MaxAccessKeysPerUser is AWS's quota of access keys per IAM user.
 const MaxAccessKeysPerUser = 2
+
+// AWS's default quotas of users and roles per account ("IAM and AWS STS
+// quotas": UsersPerAccount 5000, RolesPerAccount 1000).
+const (
+	MaxUsersPerAccount = 5000
+	MaxRolesPerAccount = 1000
+)
 
 // Backend is what the store needs from the barrier.
 type Backend interface {
@@ -66,6 +75,9 @@ type Store struct {
 	pols      cache[[]*policy.Policy] // user or role unique ID → its parsed inline policies
 	roles     cache[*ParsedRole]      // ACCOUNT/lower-case role name → the role as STS uses it
 	usage     usage                   // access keys' last use, flushed periodically (lastused.go)
+	userIDs   cache[string]           // ACCOUNT/lower-case user name → the user's unique ID
+	// maxUsers and maxRoles are the per-account quotas; tests lower them.
+	maxUsers, maxRoles int
 }
 
 // credential is what one access key proves, as cached.
@@ -77,7 +89,7 @@ type credential struct {
 
 // New returns a Store over b for the given ARN partition.
 func New(b Backend, partition string) *Store {
-	return &Store{b: b, partition: partition}
+	return &Store{b: b, partition: partition, maxUsers: MaxUsersPerAccount, maxRoles: MaxRolesPerAccount}
 }
 
 // Partition is the ARN partition the store writes ARNs in.

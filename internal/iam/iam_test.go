@@ -613,3 +613,61 @@ func TestPoliciesHitAllocatesNothing(t *testing.T) {
 		t.Errorf("Principal cache hit allocates %v times", n)
 	}
 }
+
+// TestEntityQuotas: an account holds at most maxUsers users and maxRoles
+// roles; deleting one makes room again.
+func TestEntityQuotas(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	s.maxUsers, s.maxRoles = 2, 1
+	const a = "111122223333"
+	mkUser(t, s, a, "u1", "/")
+	mkUser(t, s, a, "u2", "/")
+	if err := s.CreateUser(ctx, &User{Account: a, Name: "u3", ID: "AIDAU3U3U3U3U3U3U3U3", Path: "/"}); !errors.Is(err, ErrUserLimit) {
+		t.Errorf("third user = %v, want ErrUserLimit", err)
+	}
+	if err := s.DeleteUser(ctx, a, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, &User{Account: a, Name: "u3", ID: "AIDAU3U3U3U3U3U3U3U3", Path: "/"}); err != nil {
+		t.Errorf("user after a deletion = %v", err)
+	}
+	if err := s.CreateRole(ctx, &Role{Account: a, Name: "r1", ID: "AROAR1R1R1R1R1R1R1R1", Path: "/", TrustPolicy: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRole(ctx, &Role{Account: a, Name: "r2", ID: "AROAR2R2R2R2R2R2R2R2", Path: "/", TrustPolicy: "{}"}); !errors.Is(err, ErrRoleLimit) {
+		t.Errorf("second role = %v, want ErrRoleLimit", err)
+	}
+	// Another account has its own quota.
+	if _, _, err := s.EnsureRootAccessKey(ctx, "444455556666", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRole(ctx, &Role{Account: "444455556666", Name: "r1", ID: "AROAR3R3R3R3R3R3R3R3", Path: "/", TrustPolicy: "{}"}); err != nil {
+		t.Errorf("role in another account = %v", err)
+	}
+}
+
+// TestUserID: UserID follows CreateUser and DeleteUser at once, though
+// cached.
+func TestUserID(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	const a = "111122223333"
+	if _, err := s.UserID(ctx, a, "alice"); !errors.Is(err, ErrNoSuchUser) {
+		t.Errorf("UserID before CreateUser = %v", err)
+	}
+	u := mkUser(t, s, a, "Alice", "/")
+	if id, err := s.UserID(ctx, a, "ALICE"); err != nil || id != u.ID {
+		t.Errorf("UserID = %q %v, want %q", id, err, u.ID)
+	}
+	if err := s.DeleteUser(ctx, a, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserID(ctx, a, "alice"); !errors.Is(err, ErrNoSuchUser) {
+		t.Errorf("UserID after DeleteUser = %v", err)
+	}
+	u2 := mkUser(t, s, a, "alice", "/")
+	if id, _ := s.UserID(ctx, a, "alice"); id != u2.ID || id == u.ID {
+		t.Errorf("UserID after re-creation = %q", id)
+	}
+}

@@ -27,9 +27,9 @@ type Role struct {
 
 // CreateRole stores r, a new role of r.Account: ErrExists when the account
 // has a role of that name in any case, ErrNoSuchAccount when the account
-// does not exist.
+// does not exist, ErrRoleLimit when it has MaxRolesPerAccount roles.
 func (s *Store) CreateRole(ctx context.Context, r *Role) error {
-	if err := s.createEntity(ctx, r.Account, rolePath(r.Account, r.Name), r); err != nil {
+	if err := s.createEntity(ctx, r.Account, rolePath(r.Account, r.Name), r, acctPrefix(r.Account, "role"), s.maxRoles, ErrRoleLimit); err != nil {
 		return err
 	}
 	s.roles.invalidate(roleKey(r.Account, r.Name))

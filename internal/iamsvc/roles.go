@@ -31,7 +31,7 @@ func (s *Service) loadRole(ctx context.Context, c *auth.Caller, action, name str
 	if err != nil {
 		return nil, s.internal(err)
 	}
-	if err := s.authorize(ctx, c, action, r.ARN, nil); err != nil {
+	if err := s.authorize(ctx, c, action, r.ARN, resourceTags(r.Tags)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -164,16 +164,17 @@ func (s *Service) UpdateAssumeRolePolicy(ctx context.Context, c *auth.Caller, in
 	return &Empty{}, nil
 }
 
-// roleARNFor is the ARN authorization sees for a role that may not exist.
-func (s *Service) roleARNFor(ctx context.Context, c *auth.Caller, name string) (string, error) {
+// roleARNFor is the ARN (and the tags) authorization sees for a role that
+// may not exist.
+func (s *Service) roleARNFor(ctx context.Context, c *auth.Caller, name string) (string, []iam.Tag, error) {
 	r, err := s.ids.GetRole(ctx, c.Account, name)
 	if errors.Is(err, iam.ErrNoSuchRole) {
-		return s.roleARN(c.Account, "/", name), nil
+		return s.roleARN(c.Account, "/", name), nil, nil
 	}
 	if err != nil {
-		return "", s.internal(err)
+		return "", nil, s.internal(err)
 	}
-	return r.ARN, nil
+	return r.ARN, r.Tags, nil
 }
 
 // TagRole adds tags to a role, replacing the values of keys it has.
@@ -187,11 +188,11 @@ func (s *Service) TagRole(ctx context.Context, c *auth.Caller, in *TagRoleInput)
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	arn, err := s.roleARNFor(ctx, c, in.RoleName)
+	arn, cur, err := s.roleARNFor(ctx, c, in.RoleName)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, ActTagRole, arn, requestTags(in.Tags)); err != nil {
+	if err := s.authorize(ctx, c, ActTagRole, arn, both(resourceTags(cur), requestTags(in.Tags))); err != nil {
 		return nil, err
 	}
 	if _, err := s.ids.UpdateRole(ctx, c.Account, in.RoleName, func(r *iam.Role) error {
@@ -212,11 +213,11 @@ func (s *Service) UntagRole(ctx context.Context, c *auth.Caller, in *UntagRoleIn
 	if err := checkTagKeys(in.TagKeys); err != nil {
 		return nil, err
 	}
-	arn, err := s.roleARNFor(ctx, c, in.RoleName)
+	arn, cur, err := s.roleARNFor(ctx, c, in.RoleName)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, ActUntagRole, arn, tagKeys(in.TagKeys)); err != nil {
+	if err := s.authorize(ctx, c, ActUntagRole, arn, both(resourceTags(cur), tagKeys(in.TagKeys))); err != nil {
 		return nil, err
 	}
 	if _, err := s.ids.UpdateRole(ctx, c.Account, in.RoleName, func(r *iam.Role) error {

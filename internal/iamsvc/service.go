@@ -197,6 +197,31 @@ func (s *Service) fillContext(pc *policy.Context, c *auth.Caller) {
 	}
 }
 
+// resourceTags returns a context filler setting aws:ResourceTag/KEY for
+// each tag of the user or role an operation acts on (nil when it has none).
+func resourceTags(tags []iam.Tag) func(*policy.Context) {
+	if len(tags) == 0 {
+		return nil
+	}
+	return func(pc *policy.Context) {
+		for _, t := range tags {
+			pc.Set("aws:ResourceTag/"+t.Key, t.Value)
+		}
+	}
+}
+
+// both returns a context filler running f and g (either may be nil).
+func both(f, g func(*policy.Context)) func(*policy.Context) {
+	return func(pc *policy.Context) {
+		if f != nil {
+			f(pc)
+		}
+		if g != nil {
+			g(pc)
+		}
+	}
+}
+
 // requestTags returns a context filler for an operation that sets tags.
 func requestTags(tags []Tag) func(*policy.Context) {
 	return func(pc *policy.Context) {
@@ -265,6 +290,10 @@ func (s *Service) storeErr(err error, r ref) error {
 		return svcerr.New(svcerr.DeleteConflict, "Cannot delete entity, must delete policies first.")
 	case errors.Is(err, iam.ErrAccountNotEmpty):
 		return svcerr.New(svcerr.DeleteConflict, "Cannot delete entity, must delete users and roles first.")
+	case errors.Is(err, iam.ErrUserLimit):
+		return svcerr.New(svcerr.LimitExceeded, "Cannot exceed quota for UsersPerAccount: %d", iam.MaxUsersPerAccount)
+	case errors.Is(err, iam.ErrRoleLimit):
+		return svcerr.New(svcerr.LimitExceeded, "Cannot exceed quota for RolesPerAccount: %d", iam.MaxRolesPerAccount)
 	case errors.Is(err, iam.ErrAccessKeyLimit):
 		return svcerr.New(svcerr.LimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", iam.MaxAccessKeysPerUser)
 	case errors.Is(err, iam.ErrPolicySizeLimit) && r.role != "":

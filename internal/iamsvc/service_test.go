@@ -552,3 +552,39 @@ func TestPolicyLintWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestResourceTagConditions: IAM operations on a user or role see its tags
+// as aws:ResourceTag/*, so a policy can confine a principal to the
+// entities of its team; tagging operations see the current tags too.
+func TestResourceTagConditions(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, u := range []struct{ name, team string }{{"alice", "blue"}, {"bob", "blue"}, {"carol", "red"}} {
+		_, err := f.s.CreateUser(f.ctx, f.root, &CreateUserInput{UserName: u.name, Tags: []Tag{{Key: "team", Value: u.team}}})
+		f.must(t, err)
+	}
+	for _, r := range []struct{ name, team string }{{"blue-app", "blue"}, {"red-app", "red"}} {
+		_, err := f.s.CreateRole(f.ctx, f.root, &CreateRoleInput{RoleName: r.name, AssumeRolePolicyDocument: trust, Tags: []Tag{{Key: "team", Value: r.team}}})
+		f.must(t, err)
+	}
+	_, err := f.s.PutUserPolicy(f.ctx, f.root, &PutUserPolicyInput{UserName: "alice", PolicyName: "team",
+		PolicyDocument: doc(`{"Effect":"Allow","Action":["iam:GetUser","iam:GetRole","iam:TagUser"],"Resource":"*",
+		  "Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:PrincipalTag/team}"}}}`)})
+	f.must(t, err)
+	alice := f.userCall("alice")
+	_, err = f.s.GetUser(f.ctx, alice, &GetUserInput{UserName: "bob"})
+	f.must(t, err)
+	_, err = f.s.GetUser(f.ctx, alice, &GetUserInput{UserName: "carol"})
+	wantErr(t, "GetUser carol", err, svcerr.AccessDenied, "iam:GetUser")
+	_, err = f.s.GetRole(f.ctx, alice, &RoleNameInput{RoleName: "blue-app"})
+	f.must(t, err)
+	_, err = f.s.GetRole(f.ctx, alice, &RoleNameInput{RoleName: "red-app"})
+	wantErr(t, "GetRole red-app", err, svcerr.AccessDenied, "iam:GetRole")
+	_, err = f.s.TagUser(f.ctx, alice, &TagUserInput{UserName: "bob", Tags: []Tag{{Key: "env", Value: "x"}}})
+	f.must(t, err)
+	_, err = f.s.TagUser(f.ctx, alice, &TagUserInput{UserName: "carol", Tags: []Tag{{Key: "team", Value: "blue"}}})
+	wantErr(t, "TagUser carol", err, svcerr.AccessDenied, "iam:TagUser")
+	// A user that does not exist has no tags: denied, not NoSuchEntity.
+	_, err = f.s.GetUser(f.ctx, alice, &GetUserInput{UserName: "nobody"})
+	wantErr(t, "GetUser nobody", err, svcerr.AccessDenied, "iam:GetUser")
+}

@@ -32,22 +32,23 @@ func (s *Service) loadUser(ctx context.Context, c *auth.Caller, action, name str
 	if err != nil {
 		return nil, s.internal(err)
 	}
-	if err := s.authorize(ctx, c, action, u.ARN, nil); err != nil {
+	if err := s.authorize(ctx, c, action, u.ARN, resourceTags(u.Tags)); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// userARNFor is the ARN authorization sees for a user that may not exist.
-func (s *Service) userARNFor(ctx context.Context, c *auth.Caller, name string) (string, error) {
+// userARNFor is the ARN (and the tags) authorization sees for a user that
+// may not exist.
+func (s *Service) userARNFor(ctx context.Context, c *auth.Caller, name string) (string, []iam.Tag, error) {
 	u, err := s.ids.GetUser(ctx, c.Account, name)
 	if errors.Is(err, iam.ErrNoSuchUser) {
-		return s.userARN(c.Account, "/", name), nil
+		return s.userARN(c.Account, "/", name), nil, nil
 	}
 	if err != nil {
-		return "", s.internal(err)
+		return "", nil, s.internal(err)
 	}
-	return u.ARN, nil
+	return u.ARN, u.Tags, nil
 }
 
 // targetUser resolves an optional UserName: omitted, it is the calling IAM
@@ -275,11 +276,11 @@ func (s *Service) TagUser(ctx context.Context, c *auth.Caller, in *TagUserInput)
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	arn, err := s.userARNFor(ctx, c, in.UserName)
+	arn, cur, err := s.userARNFor(ctx, c, in.UserName)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, ActTagUser, arn, requestTags(in.Tags)); err != nil {
+	if err := s.authorize(ctx, c, ActTagUser, arn, both(resourceTags(cur), requestTags(in.Tags))); err != nil {
 		return nil, err
 	}
 	if _, err := s.ids.UpdateUser(ctx, c.Account, in.UserName, func(u *iam.User) error {
@@ -300,11 +301,11 @@ func (s *Service) UntagUser(ctx context.Context, c *auth.Caller, in *UntagUserIn
 	if err := checkTagKeys(in.TagKeys); err != nil {
 		return nil, err
 	}
-	arn, err := s.userARNFor(ctx, c, in.UserName)
+	arn, cur, err := s.userARNFor(ctx, c, in.UserName)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, ActUntagUser, arn, tagKeys(in.TagKeys)); err != nil {
+	if err := s.authorize(ctx, c, ActUntagUser, arn, both(resourceTags(cur), tagKeys(in.TagKeys))); err != nil {
 		return nil, err
 	}
 	if _, err := s.ids.UpdateUser(ctx, c.Account, in.UserName, func(u *iam.User) error {

@@ -55,6 +55,9 @@ type replicaPlan struct {
 	force   bool
 	recs    []*record
 	values  map[string]map[string]*value // region → version ID → value
+	// replaced are other secrets of the same names that
+	// ForceOverwriteReplicaSecret replaces.
+	replaced []*record
 }
 
 // replicaChanges prepares replicas of r in the regions of add, re-sealing
@@ -105,12 +108,16 @@ func (s *Service) replicaChanges(ctx context.Context, c *auth.Caller, r *record,
 // ForceOverwriteReplicaSecret such a region's replica fails (recorded in its
 // status, as AWS does); with it the other secret is replaced.
 func (p *replicaPlan) check(ctx context.Context, tx storage.Tx) error {
+	p.replaced = nil
 	p.recs = slices.DeleteFunc(p.recs, func(rep *record) bool {
 		other, err := getTx(ctx, tx, rep.Account, rep.Region, rep.Name)
-		if err != nil || p.force {
+		if err != nil {
 			return false
 		}
-		_ = other
+		if p.force {
+			p.replaced = append(p.replaced, other)
+			return false
+		}
 		for i := range p.primary.Replicas {
 			if p.primary.Replicas[i].Region == rep.Region {
 				p.primary.Replicas[i].Status = replicaFailed
@@ -124,6 +131,7 @@ func (p *replicaPlan) check(ctx context.Context, tx storage.Tx) error {
 
 // merge adds the plan's records and values to ch.
 func (p *replicaPlan) merge(ch *change) *change {
+	ch.del = append(ch.del, p.replaced...)
 	for _, rep := range p.recs {
 		ch.put = append(ch.put, rep)
 		for id, v := range p.values[rep.Region] {

@@ -310,15 +310,8 @@ func (st *store) update(ctx context.Context, fn func(tx storage.Tx) (*change, er
 		if err != nil || ch == nil {
 			return err
 		}
-		for _, r := range ch.put {
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := tx.Put(ctx, secretPath(r.Account, r.Region, r.Name), b); err != nil {
-				return err
-			}
-		}
+		// Deletions first: a put may replace a deleted record at its path
+		// (a replica forced over another secret of the same name).
 		for _, r := range ch.del {
 			if err := tx.Delete(ctx, secretPath(r.Account, r.Region, r.Name)); err != nil {
 				return err
@@ -331,6 +324,15 @@ func (st *store) update(ctx context.Context, fn func(tx storage.Tx) (*change, er
 				if err := tx.Delete(ctx, e.Key); err != nil {
 					return err
 				}
+			}
+		}
+		for _, r := range ch.put {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(ctx, secretPath(r.Account, r.Region, r.Name), b); err != nil {
+				return err
 			}
 		}
 		for p, v := range ch.putValues {

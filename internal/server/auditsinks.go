@@ -97,7 +97,11 @@ func (x *auditExtras) sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	a, err := audit.Prune(x.dir, k, now().Add(-x.retention), audit.PruneOptions{Now: now, Logger: x.log})
+	o := audit.PruneOptions{Now: now, Logger: x.log}
+	if x.mgr != nil {
+		o.HoldFrom = x.mgr.HoldFrom()
+	}
+	a, err := audit.Prune(x.dir, k, now().Add(-x.retention), o)
 	if a == nil {
 		return 0, err
 	}

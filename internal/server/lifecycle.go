@@ -84,6 +84,12 @@ type core struct {
 	auto barrier.Wrapper
 	// autoType is the seal type of auto, as recorded in the seal config.
 	autoType string
+	// migrate is a seal migration waiting for the unseal shares (migrate.go);
+	// guarded by mu.
+	migrate *migration
+	// toShamir is a migration to the Shamir seal waiting for the operator
+	// (migrate_shamir.go); guarded by mu.
+	toShamir *toShamirState
 	// audit receives operator events (Options.AuditOperator).
 	audit func(context.Context, OperatorEvent)
 
@@ -107,7 +113,7 @@ const (
 	msgNotInit       = "Arca is not initialized: run `arca operator init`"
 	msgAlreadyInit   = "Arca is already initialized"
 	msgBadShares     = "the unseal shares given do not open the keyring; the unseal attempt was reset, start again with `arca operator unseal`"
-	msgAutoSealNoOps = "this server uses an auto-unseal seal: it unseals itself and takes no unseal shares"
+	msgAutoSealNoOps = "this server uses an auto-unseal seal: it unseals itself and takes no unseal shares (run `arca operator unseal` with no share to unseal it again after a seal)"
 )
 
 // sealed reports whether no services are live.
@@ -123,6 +129,10 @@ func (c *core) unsealWith(ctx context.Context, w barrier.Wrapper) error {
 		return nil
 	}
 	if err := c.b.Unseal(ctx, w); err != nil {
+		return err
+	}
+	w, err := c.afterUnseal(ctx, w)
+	if err != nil {
 		return err
 	}
 	return c.publish(ctx, w)
@@ -159,6 +169,7 @@ func (c *core) seal() {
 		c.progress.Reset()
 	}
 	c.cancelRekey()
+	c.cancelToShamir()
 	c.log.Info("sealed")
 }
 

@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/secrets/rotator"
 )
-
-// defaultRotatorTimeout bounds one rotation step when the config sets none.
-const defaultRotatorTimeout = 30 * time.Second
 
 // newRotators builds the configured rotators, reading each webhook's HMAC
 // secret from the environment variable the config names. A rotator type
@@ -22,10 +18,7 @@ const defaultRotatorTimeout = 30 * time.Second
 func newRotators(cfgs []config.Rotator, getenv func(string) string, log *slog.Logger) (map[string]rotator.Rotator, error) {
 	out := make(map[string]rotator.Rotator, len(cfgs))
 	for _, c := range cfgs {
-		rc := rotator.Config{Name: c.Name, Type: c.Type, Strategy: c.Strategy, URL: c.URL, Timeout: c.Timeout}
-		if rc.Timeout == 0 {
-			rc.Timeout = defaultRotatorTimeout
-		}
+		rc := rotator.Config{Name: c.Name, Type: c.Type, Strategy: c.Strategy, URL: c.URL, Timeout: c.Timeout, Logger: log}
 		if c.HMACSecretEnv != "" {
 			rc.HMACSecret = getenv(c.HMACSecretEnv)
 		}

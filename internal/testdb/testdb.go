@@ -473,7 +473,7 @@ func randomPassword() string {
 // root, and records the test binary's PID in it for sweepStale.
 func newDir(account string) (string, error) {
 	sweepStale()
-	dir, err := os.MkdirTemp("", "arca-testdb-")
+	dir, err := os.MkdirTemp(baseDir(), "arca-testdb-")
 	if err != nil {
 		return "", err
 	}
@@ -500,13 +500,32 @@ func newDir(account string) (string, error) {
 	return dir, nil
 }
 
+// baseDir is where server directories go: the temp dir, unless the tests
+// run as root and the server's account could not reach it (TMPDIR under a
+// private home), then /tmp.
+func baseDir() string {
+	base := os.TempDir()
+	if os.Geteuid() != 0 {
+		return base
+	}
+	for d := base; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if d == filepath.Dir(d) {
+			return base
+		}
+	}
+}
+
 var sweepOnce sync.Once
 
 // sweepStale removes the directories of earlier test binaries' servers
 // once both the binary and its server have exited.
 func sweepStale() {
 	sweepOnce.Do(func() {
-		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "arca-testdb-*"))
+		dirs, _ := filepath.Glob(filepath.Join(baseDir(), "arca-testdb-*"))
 		for _, d := range dirs {
 			if alive(filepath.Join(d, "owner.pid")) || alive(filepath.Join(d, "server.pid")) {
 				continue

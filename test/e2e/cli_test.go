@@ -24,6 +24,13 @@ func TestAWSCLIIAM(t *testing.T) {
 	runAWSCLIScript(t, "iam.sh")
 }
 
+// TestAWSCLISecretsManager runs test/cli/secretsmanager.sh: the aws
+// secretsmanager commands.
+func TestAWSCLISecretsManager(t *testing.T) {
+	t.Parallel()
+	runAWSCLIScript(t, "secretsmanager.sh")
+}
+
 // runAWSCLIScript runs test/cli/NAME with every distinct aws CLI, each
 // against a server of its own.
 func runAWSCLIScript(t *testing.T, name string) {

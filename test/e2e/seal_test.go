@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"filippo.io/age/armor"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	vshamir "github.com/hashicorp/vault/shamir"
@@ -480,4 +482,47 @@ func TestTLSPostQuantum(t *testing.T) {
 	if err := run(strings.Repeat("ab", 32)); err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Errorf("status pinned to a wrong fingerprint: %v", err)
 	}
+}
+
+// TestInitAgeEncryptedShares: with --age-recipient per share, init prints
+// each share encrypted to its operator's age key; decrypted, they unseal.
+func TestInitAgeEncryptedShares(t *testing.T) {
+	s := startServer(t, serverOpts{sealed: true})
+	var ids []*age.X25519Identity
+	args := []string{"init", "--key-shares", "3", "--key-threshold", "2"}
+	for range 3 {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		args = append(args, "--age-recipient", id.Recipient().String())
+	}
+	if err := s.operator(t, nil, "", nil, "init", "--key-shares", "3", "--key-threshold", "2", "--age-recipient", ids[0].Recipient().String()); err == nil {
+		t.Fatal("init with fewer recipients than shares accepted")
+	}
+	var in initOut
+	mustOK(t, s.operator(t, nil, "", &in, args...), "init")
+	if len(in.UnsealShares) != 3 {
+		t.Fatalf("%d shares", len(in.UnsealShares))
+	}
+	var plain []string
+	for i, enc := range in.UnsealShares {
+		if !strings.HasPrefix(enc, "-----BEGIN AGE ENCRYPTED FILE-----") {
+			t.Fatalf("share %d is not an armored age file: %.40q", i+1, enc)
+		}
+		// Only its own recipient opens it.
+		if _, err := age.Decrypt(armor.NewReader(strings.NewReader(enc)), ids[(i+1)%3]); err == nil {
+			t.Fatalf("share %d opened with another operator's key", i+1)
+		}
+		r, err := age.Decrypt(armor.NewReader(strings.NewReader(enc)), ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.ReadFrom(r)
+		plain = append(plain, b.String())
+	}
+	s.restart()
+	s.unseal(t, plain[2], plain[0])
 }

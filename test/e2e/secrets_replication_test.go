@@ -88,4 +88,18 @@ func TestSecretsReplication(t *testing.T) {
 	if aws.ToString(g.SecretString) != "w" {
 		t.Errorf("the replica region's own secret was overwritten: %q", aws.ToString(g.SecretString))
 	}
+	// ForceOverwriteReplicaSecret replaces the other secret.
+	_, err = west.CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String("taken2"), SecretString: aws.String("w2")})
+	mustOK(t, err, "CreateSecret taken2 in eu-west-1")
+	ct, err = east.CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String("taken2"), SecretString: aws.String("e2"), ForceOverwriteReplicaSecret: true,
+		AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String("eu-west-1")}}})
+	mustOK(t, err, "CreateSecret with ForceOverwriteReplicaSecret")
+	if len(ct.ReplicationStatus) != 1 || ct.ReplicationStatus[0].Status != smtypes.StatusTypeInSync {
+		t.Errorf("ReplicationStatus = %+v", ct.ReplicationStatus)
+	}
+	g, err = west.GetSecretValue(bg(), &sm.GetSecretValueInput{SecretId: aws.String("taken2")})
+	mustOK(t, err, "the forced replica")
+	if aws.ToString(g.SecretString) != "e2" || aws.ToString(g.ARN) != strings.Replace(aws.ToString(ct.ARN), "us-east-1", "eu-west-1", 1) {
+		t.Errorf("forced replica = %q %s", aws.ToString(g.SecretString), aws.ToString(g.ARN))
+	}
 }

@@ -1,7 +1,10 @@
 package sink
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -23,6 +26,10 @@ type Spec struct {
 	Address  string
 	Facility int
 	Hostname string
+	// CAFile (PEM) verifies a tls syslog receiver instead of the system's
+	// roots; ServerName overrides the host name checked.
+	CAFile     string
+	ServerName string
 
 	// webhook
 	URL     string
@@ -53,7 +60,10 @@ func Build(specs []Spec) ([]Named, error) {
 		case "file":
 			s, err = NewFile(FileOptions{Path: sp.Path, MaxBytes: sp.MaxBytes, MaxAge: sp.MaxAge, MaxFiles: sp.MaxFiles})
 		case "syslog":
-			s, err = NewSyslog(SyslogOptions{Network: sp.Network, Address: sp.Address, Facility: sp.Facility, Hostname: sp.Hostname, Timeout: sp.Timeout})
+			var tc *tls.Config
+			if tc, err = tlsConfig(sp); err == nil {
+				s, err = NewSyslog(SyslogOptions{Network: sp.Network, Address: sp.Address, Facility: sp.Facility, Hostname: sp.Hostname, Timeout: sp.Timeout, TLS: tc})
+			}
 		case "webhook":
 			s, err = NewWebhook(WebhookOptions{URL: sp.URL, Headers: sp.Headers, Timeout: sp.Timeout})
 		default:
@@ -69,4 +79,23 @@ func Build(specs []Spec) ([]Named, error) {
 			Tuning: Tuning{QueueSize: sp.QueueSize, BatchSize: sp.BatchSize, MinBackoff: sp.MinBackoff, MaxBackoff: sp.MaxBackoff}})
 	}
 	return out, nil
+}
+
+// tlsConfig is the TLS configuration of a tls syslog spec (nil: defaults).
+func tlsConfig(sp Spec) (*tls.Config, error) {
+	if sp.CAFile == "" && sp.ServerName == "" {
+		return nil, nil
+	}
+	c := &tls.Config{ServerName: sp.ServerName, MinVersion: tls.VersionTLS12}
+	if sp.CAFile != "" {
+		pem, err := os.ReadFile(sp.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", sp.CAFile)
+		}
+	}
+	return c, nil
 }

@@ -270,6 +270,19 @@ func (m *Manager) Stats() []Stat {
 	return out
 }
 
+// HoldFrom is the first record some sink has not delivered yet (0 when
+// every sink is up to date, or there are none): retention must keep it.
+func (m *Manager) HoldFrom() uint64 {
+	var hold uint64
+	head := m.head.Load()
+	for _, r := range m.runners {
+		if d := r.delivered.Load(); d < head && (hold == 0 || d+1 < hold) {
+			hold = d + 1
+		}
+	}
+	return hold
+}
+
 func (r *runner) run(ctx context.Context) {
 	// Whatever was appended while this sink was stopped.
 	if err := r.catchUp(ctx); err != nil {

@@ -3,12 +3,19 @@ package sink
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -441,8 +448,8 @@ func TestManagerDeadWebhookCatchesUp(t *testing.T) {
 			dir := t.TempDir()
 			l, m := testLog(t, dir, Named{Name: "hook", Sink: w, Tuning: fastTuning()})
 			appendN(t, l, 600)
-			if st := m.Stats()[0]; st.Delivered != 0 || st.Head != 600 || st.Overflows == 0 {
-				t.Fatalf("while dead: %+v", st)
+			if st := m.Stats()[0]; st.Delivered != 0 || st.Head != 600 || st.Overflows == 0 || m.HoldFrom() != 1 {
+				t.Fatalf("while dead: %+v, hold from %d", st, m.HoldFrom())
 			}
 			if mode == "refused" {
 				// The receiver comes back at another address: restart with
@@ -458,6 +465,7 @@ func TestManagerDeadWebhookCatchesUp(t *testing.T) {
 			waitFor(t, "all 600 events at the webhook", func() bool { return h.received(t) == 600 })
 			appendN(t, l, 50) // the live path works after catching up
 			waitFor(t, "650 events", func() bool { return h.received(t) == 650 })
+			waitFor(t, "nothing held", func() bool { return m.HoldFrom() == 0 })
 			if err := m.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -646,5 +654,61 @@ func BenchmarkDurableHook(b *testing.B) {
 				m.Durable(batch, uint64(64*(i+1)))
 			}
 		})
+	}
+}
+
+// selfSigned returns a TLS certificate for 127.0.0.1 and its PEM.
+func selfSigned(t *testing.T) (tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "syslog-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestSyslogTLS(t *testing.T) {
+	t.Parallel()
+	cert, caPEM := selfSigned(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := &syslogServer{}
+	go srv.serveStream(t, ln)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, caPEM, 0o600)
+
+	// Without the CA the receiver is not trusted.
+	untrusted, err := Build([]Spec{{Type: "syslog", Network: "tls", Address: ln.Addr().String(), Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := untrusted[0].Sink.Deliver(context.Background(), recs(1, 1)); n != 0 || err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted receiver: %d, %v", n, err)
+	}
+	trusted, err := Build([]Spec{{Type: "syslog", Network: "tls", Address: ln.Addr().String(), CAFile: ca, Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trusted[0].Sink.Close()
+	if n, err := trusted[0].Sink.Deliver(context.Background(), recs(1, 3)); n != 3 || err != nil {
+		t.Fatalf("Deliver over TLS = %d, %v", n, err)
+	}
+	waitFor(t, "3 messages over TLS", func() bool { return len(srv.got()) == 3 })
+	if _, err := parse5424([]byte(srv.got()[2])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build([]Spec{{Type: "syslog", Network: "tls", Address: "x:1", CAFile: filepath.Join(t.TempDir(), "none.pem")}}); err == nil {
+		t.Error("missing ca_file accepted")
 	}
 }

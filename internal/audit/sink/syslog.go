@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,8 +15,8 @@ import (
 // by default, severity notice, or warning for a failed call (errorCode
 // set); TIMESTAMP the event's time, APP-NAME "arca", MSGID the event name,
 // structured data [arca@32473 sequence="…" eventID="…"] and the event's
-// JSON as MSG. Stream transports (tcp, unix) use octet-counting framing
-// (RFC 6587 §3.4.1, as RFC 5425 does); datagram transports (udp,
+// JSON as MSG. Stream transports (tcp, tls, unix) use octet-counting
+// framing (RFC 6587 §3.4.1; RFC 5425 for tls); datagram transports (udp,
 // unixgram) send one message per datagram (RFC 5426).
 //
 // 32473 is the private enterprise number RFC 5612 reserves for examples;
@@ -27,14 +28,19 @@ type Syslog struct {
 	hostname      string
 	procID        string
 	timeout       time.Duration
+	tls           *tls.Config
 
 	conn net.Conn
 }
 
 // SyslogOptions configure a Syslog sink.
 type SyslogOptions struct {
-	// Network is tcp, udp, unix (stream) or unixgram.
+	// Network is tcp, tls (TCP with TLS, RFC 5425), udp, unix (stream)
+	// or unixgram.
 	Network string
+	// TLS configures the tls network (nil: the system's roots, the
+	// address's host name).
+	TLS *tls.Config
 	// Address is host:port, or a socket path.
 	Address string
 	// Facility is the RFC 5424 facility code 0-23 (default 13, log audit).
@@ -53,9 +59,9 @@ const maxDatagram = 60000
 // NewSyslog returns a Syslog sink; it connects on first delivery.
 func NewSyslog(o SyslogOptions) (*Syslog, error) {
 	switch o.Network {
-	case "tcp", "udp", "unix", "unixgram":
+	case "tcp", "tls", "udp", "unix", "unixgram":
 	default:
-		return nil, fmt.Errorf("syslog sink: network %q: want tcp, udp, unix or unixgram", o.Network)
+		return nil, fmt.Errorf("syslog sink: network %q: want tcp, tls, udp, unix or unixgram", o.Network)
 	}
 	if o.Address == "" {
 		return nil, fmt.Errorf("syslog sink: address must be set")
@@ -73,10 +79,10 @@ func NewSyslog(o SyslogOptions) (*Syslog, error) {
 		o.Timeout = 10 * time.Second
 	}
 	return &Syslog{network: o.Network, addr: o.Address, facility: o.Facility, hostname: o.Hostname,
-		procID: strconv.Itoa(os.Getpid()), timeout: o.Timeout}, nil
+		procID: strconv.Itoa(os.Getpid()), timeout: o.Timeout, tls: o.TLS}, nil
 }
 
-func (s *Syslog) stream() bool { return s.network == "tcp" || s.network == "unix" }
+func (s *Syslog) stream() bool { return s.network != "udp" && s.network != "unixgram" }
 
 // eventHead is what a syslog header needs from an event.
 type eventHead struct {
@@ -115,7 +121,17 @@ func (s *Syslog) Format(rec Record) []byte {
 func (s *Syslog) Deliver(ctx context.Context, recs []Record) (int, error) {
 	if s.conn == nil {
 		d := net.Dialer{Timeout: s.timeout}
-		c, err := d.DialContext(ctx, s.network, s.addr)
+		var c net.Conn
+		var err error
+		if s.network == "tls" {
+			cfg := s.tls
+			if cfg == nil {
+				cfg = &tls.Config{}
+			}
+			c, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, "tcp", s.addr)
+		} else {
+			c, err = d.DialContext(ctx, s.network, s.addr)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("syslog sink: %w", err)
 		}
