@@ -39,7 +39,7 @@ func TestIdentity(t *testing.T) {
 func TestAccessKeyOf(t *testing.T) {
 	for h, want := range map[string]string{
 		"AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261203/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=ab": "AKIAEXAMPLE",
-		"AWS4-HMAC-SHA256 Credential=AKIA\"<script>/x": "",
+		"AWS4-HMAC-SHA256 Credential=AKIA\"<script>/x":                                                                  "",
 		"Bearer x": "",
 	} {
 		r := httptest.NewRequest("POST", "/", nil)
