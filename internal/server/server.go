@@ -40,6 +40,7 @@ import (
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/sts"
+	"github.com/arca-kms/arca/internal/trail"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
@@ -324,7 +325,7 @@ type buildDeps struct {
 // buildServices constructs everything that lives over an unsealed barrier:
 // identities, keys, the services, the transports and the background work
 // (the scheduler, the last-used flusher), which it starts. stop undoes it.
-func buildServices(_ context.Context, d buildDeps) (*services, error) {
+func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 	cfg, log, b, clk := d.cfg, d.log, d.b, d.clk
 	ids := iam.New(b, cfg.Partition)
 	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: d.web})
@@ -336,15 +337,31 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
 	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
 		Logger: log, Identities: stsSvc, Rotators: d.rotators})
+	// The audit log (audit.go): its signing key lives under the barrier,
+	// so it opens with the services and closes when they stop.
+	aud, err := openAudit(ctx, cfg, b, log)
+	if err != nil {
+		secretsSvc.Close()
+		ks.Wipe()
+		return nil, err
+	}
+	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
+	if aud.extras != nil {
+		sweeps = append(sweeps, kms.Sweep{Name: "audit retention", Run: aud.extras.sweep})
+	}
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
-		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
+		Also: sweeps}
+	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: stsSvc, Operator: cfg.AccountID,
+		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
 	// Every signed request notes its access key's last use (posture.go).
 	// With mutual TLS, client certificates narrow who may sign (mtls.go).
 	apiVerifier := bindClientCerts(cfg, usedVerifier{v: verifier, ids: ids, now: clk.Now}, creds)
 	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
 		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc)},
+		Services: []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc),
+			awsjson.CloudTrail(trailSvc)},
+		Audit:      aud.auditor,
 		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
@@ -353,6 +370,7 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
 	query := awsquery.New(awsquery.Config{
 		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
+		Audit:      aud.auditor,
 		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
@@ -370,6 +388,7 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	schedDone, flushDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(schedDone); sched.Run(bgCtx) }()
 	go func() { defer close(flushDone); flushLastUsed(bgCtx, ids, lastUsedFlushInterval, log) }()
+	aud.start(bgCtx, clk.Now)
 	return &services{
 		api: inflight.wrap(handler),
 		authn: func(r *http.Request, body []byte) (string, error) {
@@ -395,6 +414,7 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 			<-flushDone
 			// Requests still running hold cached keys: wipe after them.
 			inflight.wait(10 * time.Second)
+			aud.close(log)
 			secretsSvc.Close()
 			ks.Wipe()
 		},
