@@ -45,7 +45,7 @@ for n in $nodes_list; do
   eps=(); npids=()
   for i in $(seq 1 "$n"); do
     p=$((port + i))
-    "$bin" server --dev --storage postgres --listen 127.0.0.1:$p --data-dir "$tmp/data$n" --log-level warn \
+    "$bin" server --dev --storage postgres --listen 127.0.0.1:$p --data-dir "$tmp/data$n" --audit-dir "$tmp/audit$n-$i" --log-level warn \
       >"$tmp/arca$n-$i.out" 2>"$tmp/arca$n-$i.err" &
     npids+=($!); pids+=($!)
     for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$p/healthz" 2>/dev/null && break; sleep 0.1; done

@@ -150,6 +150,40 @@ func TestOIDCProviders(t *testing.T) {
 	}
 }
 
+func TestTLSSettingsValidate(t *testing.T) {
+	base := Defaults()
+	for _, c := range []struct {
+		mod func(*Config)
+		ok  bool
+	}{
+		{func(c *Config) {}, true},
+		{func(c *Config) { c.TLSCertFile = "a.pem" }, false},
+		{func(c *Config) { c.TLSCertFile, c.TLSKeyFile = "a.pem", "a.key" }, true},
+		{func(c *Config) { c.TLSRequireClientCert = true }, false},
+		{func(c *Config) { c.TLSClientCAFile, c.TLSRequireClientCert = "ca.pem", true }, true},
+		{func(c *Config) { c.TLSClientCAFile, c.TLSDisable = "ca.pem", true }, false},
+		{func(c *Config) {
+			c.TLSClientCAFile = "ca.pem"
+			c.TLSClientPrincipals = []TLSClientPrincipal{{CommonName: "a", Principal: "arn:aws:iam::000000000000:root"}}
+		}, true},
+		{func(c *Config) {
+			c.TLSClientCAFile = "ca.pem"
+			c.TLSClientPrincipals = []TLSClientPrincipal{{CommonName: "a", Principal: "root"}}
+		}, false},
+		{func(c *Config) {
+			c.TLSClientCAFile = "ca.pem"
+			p := TLSClientPrincipal{CommonName: "a", Principal: "arn:aws:iam::000000000000:root"}
+			c.TLSClientPrincipals = []TLSClientPrincipal{p, p}
+		}, false},
+	} {
+		cfg := base
+		c.mod(&cfg)
+		if err := cfg.Validate(); (err == nil) != c.ok {
+			t.Errorf("%+v: Validate = %v, want ok=%v", cfg, err, c.ok)
+		}
+	}
+}
+
 func TestPostgresDSN(t *testing.T) {
 	const dsn = "postgres://arca:pw@db:5432/arca?sslmode=verify-full"
 	file := writeFile(t, "storage: postgres\npostgres_dsn: "+dsn+"\nmax_staleness: 10s\n")

@@ -56,7 +56,9 @@ func startCluster(t *testing.T, db *testdb.Server, n int, args ...string) *clust
 		c.nodes = append(c.nodes, startServer(t, serverOpts{
 			dataDir: dataDir,
 			env:     []string{"ARCA_POSTGRES_DSN=" + dsn},
-			args:    append([]string{"--storage", "postgres", "--scheduler-interval", "1s"}, args...),
+			// Each node keeps its own audit chain, so its own audit dir.
+			args: append([]string{"--storage", "postgres", "--scheduler-interval", "1s",
+				"--audit-dir", filepath.Join(t.TempDir(), "audit")}, args...),
 		}))
 	}
 	return c
