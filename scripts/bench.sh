@@ -8,6 +8,7 @@ duration=${BENCH_DURATION:-10s}
 workers=${BENCH_WORKERS:-8,64}
 port=${BENCH_PORT:-4697}
 bport=$((port + 1))
+nport=$((port + 2))
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -27,12 +28,18 @@ wait_up() {
 
 "$bin" server --dev --listen 127.0.0.1:$port --data-dir "$tmp/data" --log-level warn >"$tmp/arca.out" 2>"$tmp/arca.err" &
 arca_pid=$!; pids+=("$arca_pid")
+# The same server with the audit log switched off: the cost of audit is the
+# difference between the "(audit off)" rows and the plain ones.
+"$bin" server --dev --audit=false --listen 127.0.0.1:$nport --data-dir "$tmp/data-noaudit" --log-level error >"$tmp/noaudit.out" 2>"$tmp/noaudit.err" &
+noaudit_pid=$!; pids+=("$noaudit_pid")
 "$bin" bench baseline-server --listen 127.0.0.1:$bport >"$tmp/base.out" 2>&1 &
 base_pid=$!; pids+=("$base_pid")
 wait_up "http://127.0.0.1:$port/healthz"
+wait_up "http://127.0.0.1:$nport/healthz"
 sleep 0.5
 
 echo "# arca bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, duration $duration per row"
 common=(--access-key-id "$ARCA_ROOT_ACCESS_KEY_ID" --duration "$duration" --workers "$workers")
 "$bin" bench "${common[@]}" --header --endpoint "http://127.0.0.1:$bport" --pid "$base_pid" --op baseline
 "$bin" bench "${common[@]}" --endpoint "http://127.0.0.1:$port" --pid "$arca_pid" --op encrypt,decrypt,get-secret-value,generate-data-key,sign-p256,verify-p256,sign-rsa2048,verify-rsa2048,generate-mac
+"$bin" bench "${common[@]}" --endpoint "http://127.0.0.1:$nport" --pid "$noaudit_pid" --op encrypt --label "(audit off)"

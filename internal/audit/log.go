@@ -65,6 +65,7 @@ type Log struct {
 	log  *slog.Logger
 
 	reqs chan *appendReq
+	keys chan rotateReq
 	done chan struct{}
 	wg   sync.WaitGroup
 
@@ -76,9 +77,14 @@ type Log struct {
 	prevHash string
 	lastCP   uint64
 
+	index *Index
+
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// Index is the log's lookup index, kept current with every durable batch.
+func (l *Log) Index() *Index { return l.index }
 
 type appendReq struct {
 	ev  *Event
@@ -114,10 +120,14 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	l := &Log{dir: dir, key: key, kid: KeyID(key.Public().(ed25519.PublicKey)), opts: opts, log: opts.Logger,
-		reqs: make(chan *appendReq, maxBatch), done: make(chan struct{}), prevHash: ZeroHash}
+		reqs: make(chan *appendReq, maxBatch), keys: make(chan rotateReq), done: make(chan struct{}), prevHash: ZeroHash}
 	torn, err := l.recover()
 	if err != nil {
 		return nil, err
+	}
+	l.index = newIndex(dir)
+	if err := l.index.build(); err != nil {
+		return nil, fmt.Errorf("audit: index: %w", err)
 	}
 	if torn != nil {
 		if err := l.writeBatch([]*appendReq{{ev: torn}}); err != nil {
@@ -310,6 +320,14 @@ func (l *Log) run() {
 			for _, r := range batch {
 				r.err <- err
 			}
+		case rq := <-l.keys:
+			// Everything so far is anchored by the old key; checkpoints
+			// from now on are signed by the new one.
+			err := l.checkpoint()
+			if err == nil {
+				l.key, l.kid = rq.key, KeyID(rq.key.Public().(ed25519.PublicKey))
+			}
+			rq.err <- err
 		case <-tick.C:
 			if err := l.checkpoint(); err != nil {
 				l.log.Error("audit checkpoint failed", "error", err)
@@ -334,6 +352,7 @@ func (l *Log) run() {
 func (l *Log) writeBatch(batch []*appendReq) error {
 	seq, prev := l.seq, l.prevHash
 	var buf bytes.Buffer
+	lens := make([]int, 0, len(batch))
 	for _, r := range batch {
 		e := r.ev
 		seq++
@@ -342,16 +361,30 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 		if e.EventTime == "" {
 			e.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
 		}
-		h, err := e.computeHash()
+		// One encoding serves both the hash and the line: the canonical
+		// form ends with the empty hash, which is filled in place.
+		e.Hash = ""
+		canon, err := json.Marshal(e)
 		if err != nil {
-			return err
+			return fmt.Errorf("audit: encode event: %w", err)
 		}
+		sum := sha256.New()
+		sum.Write([]byte(e.PreviousHash))
+		sum.Write(canon)
+		h := hex.EncodeToString(sum.Sum(nil))
 		e.Hash = h
-		line, err := json.Marshal(e)
-		if err != nil {
-			return err
+		n := buf.Len()
+		if body, ok := bytes.CutSuffix(canon, []byte(`"arcaHash":""}`)); ok {
+			buf.Write(body)
+			buf.WriteString(`"arcaHash":"` + h + `"}`)
+		} else {
+			line, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			buf.Write(line)
 		}
-		buf.Write(line)
+		lens = append(lens, buf.Len()-n)
 		buf.WriteByte('\n')
 		prev = h
 	}
@@ -365,6 +398,15 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 		return fmt.Errorf("audit: fsync: %w", err)
 	}
 	l.seq, l.prevHash, l.segSize = seq, prev, start+int64(buf.Len())
+	if l.index != nil {
+		l.index.mu.Lock()
+		off := start
+		for i, r := range batch {
+			l.index.add(r.ev, l.segNum, off, lens[i])
+			off += int64(lens[i]) + 1
+		}
+		l.index.mu.Unlock()
+	}
 	if l.opts.Durable != nil {
 		l.opts.Durable(buf.Bytes(), seq)
 	}
@@ -374,6 +416,23 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 		}
 	}
 	return nil
+}
+
+type rotateReq struct {
+	key ed25519.PrivateKey
+	err chan error
+}
+
+// SetKey makes key the checkpoint signing key, after a last checkpoint
+// signed with the current one. Keep the old public key for verification.
+func (l *Log) SetKey(key ed25519.PrivateKey) error {
+	rq := rotateReq{key: key, err: make(chan error, 1)}
+	select {
+	case l.keys <- rq:
+		return <-rq.err
+	case <-l.done:
+		return ErrClosed
+	}
 }
 
 // Checkpoint is a signed statement that event Sequence of the log has hash
@@ -427,6 +486,7 @@ func (l *Log) Close() error {
 		if err := l.seg.Close(); err != nil && l.closeErr == nil {
 			l.closeErr = err
 		}
+		l.index.close()
 	})
 	return l.closeErr
 }

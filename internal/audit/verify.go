@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // ProblemKind names what verification found.
@@ -84,6 +85,15 @@ func (r *Report) add(p Problem) { r.Problems = append(r.Problems, p) }
 // records it names. It reads the files only; a running server may append
 // meanwhile, and what it appends after the read is simply not covered.
 func Verify(dir string, keys []ed25519.PublicKey) (*Report, error) {
+	return VerifyRange(dir, keys, time.Time{}, time.Time{})
+}
+
+// VerifyRange is Verify limited to records whose eventTime lies within
+// [from, to] (a zero bound is open): the chain is still followed through
+// every record, so a record deleted or moved inside the range is found, but
+// only records in the range are re-hashed and reported. Checkpoints and
+// torn lines are always checked.
+func VerifyRange(dir string, keys []ed25519.PublicKey, from, to time.Time) (*Report, error) {
 	segs, err := segments(dir)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -104,6 +114,9 @@ func Verify(dir string, keys []ed25519.PublicKey) (*Report, error) {
 	}
 	hashes := map[uint64]string{}
 	expect, prev := uint64(1), ZeroHash
+	// moved are records already reported as appearing late (a record after
+	// them came first): their own late appearance is the same problem.
+	moved := map[uint64]bool{}
 	// pruned is the last record retention removed (0: none); the chain
 	// starts after it, from the anchor's hash, if the anchor is genuine.
 	var pruned uint64
@@ -133,19 +146,28 @@ func Verify(dir string, keys []ed25519.PublicKey) (*Report, error) {
 			}
 			rep.Events++
 			at := Problem{Segment: name, Line: ln, Sequence: e.Sequence}
+			add := rep.add
+			if !from.IsZero() || !to.IsZero() {
+				t, err := time.Parse(time.RFC3339, e.EventTime)
+				if err == nil && (!from.IsZero() && t.Before(from) || !to.IsZero() && t.After(to)) {
+					add = func(Problem) {}
+				}
+			}
 			if h, err := e.computeHash(); err != nil || h != e.Hash {
 				at.Kind, at.Detail = Modified, "the record's content does not match its hash"
-				rep.add(at)
+				add(at)
 			}
 			switch {
 			case e.Sequence == expect:
 				if e.PreviousHash != prev {
 					at.Kind, at.Detail = Deleted, "the link to the previous record is broken"
-					rep.add(at)
+					add(at)
 				}
 			case e.Sequence < expect:
-				at.Kind, at.Detail = Reordered, fmt.Sprintf("record %d appears after record %d", e.Sequence, expect-1)
-				rep.add(at)
+				if !moved[e.Sequence] {
+					at.Kind, at.Detail = Reordered, fmt.Sprintf("record %d appears after record %d", e.Sequence, expect-1)
+					add(at)
+				}
 			default:
 				// A gap wider than the number of records can only be
 				// missing records; never walk it (a forged sequence number
@@ -164,17 +186,22 @@ func Verify(dir string, keys []ed25519.PublicKey) (*Report, error) {
 					at.Kind, at.Detail = Deleted, fmt.Sprintf("%d record(s) missing before record %d (expected %d next)", missing, e.Sequence, expect)
 				} else {
 					at.Kind, at.Detail = Reordered, fmt.Sprintf("record %d appears before record %d", e.Sequence, expect)
+					for s := expect; s < e.Sequence; s++ {
+						moved[s] = true
+					}
 				}
-				rep.add(at)
+				add(at)
 			}
 			if e.EventName == "arca:TornRecord" {
-				rep.add(Problem{Kind: TornRecovered, Segment: name, Line: ln, Sequence: e.Sequence,
+				add(Problem{Kind: TornRecovered, Segment: name, Line: ln, Sequence: e.Sequence,
 					Detail: "a torn record was found and cut off at restart: " + string(e.AdditionalEventData)})
 			}
 			if e.Sequence >= expect {
+				// The chain continues from the highest record so far; a
+				// late record does not move it.
 				expect = e.Sequence + 1
+				prev = e.Hash
 			}
-			prev = e.Hash
 			hashes[e.Sequence] = e.Hash
 			if e.Sequence > rep.LastSeq {
 				rep.LastSeq = e.Sequence

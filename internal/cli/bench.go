@@ -23,6 +23,7 @@ func benchCmd(stdout io.Writer) *cobra.Command {
 		workers  string
 		header   bool
 		duration time.Duration
+		label    string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -53,6 +54,9 @@ read from ARCA_BENCH_SECRET_ACCESS_KEY. "make bench" runs the standard set.`,
 					if err != nil {
 						return err
 					}
+					if label != "" {
+						r.Op += " " + label
+					}
 					fmt.Fprintln(stdout, r)
 					if r.FirstError != "" {
 						fmt.Fprintln(stdout, "  first error:", r.FirstError)
@@ -71,6 +75,7 @@ read from ARCA_BENCH_SECRET_ACCESS_KEY. "make bench" runs the standard set.`,
 	f.DurationVar(&duration, "duration", 10*time.Second, "duration of each run")
 	f.IntVar(&cfg.ServerPID, "pid", 0, "server process ID, to measure its CPU time")
 	f.BoolVar(&header, "header", false, "print the table header first")
+	f.StringVar(&label, "label", "", "appended to each row's operation name, e.g. (audit off)")
 	cmd.AddCommand(baselineCmd(stdout))
 	return cmd
 }

@@ -30,7 +30,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serverCmd(stdout, stderr), benchCmd(stdout), versionCmd(stdout), policyCmd(stdout), iamCmd(stdout), postureCmd(stdout))
-	root.AddCommand(operatorCmd(stdin, stdout))
+	root.AddCommand(operatorCmd(stdin, stdout), auditCmd(stdout, stderr))
 	if err := root.ExecuteContext(ctx); err != nil {
 		if errors.Is(err, errSealedStatus) {
 			return 2 // `arca operator status` already printed the state

@@ -69,6 +69,7 @@ AWS_SECRET_ACCESS_KEY, used to sign the request (SigV4).`,
 	var recipients []string
 	var recipientsFile, nonce, dataDir string
 	var reset, cancel bool
+	var initSeal string
 	splitFlags := func(c *cobra.Command) {
 		c.Flags().IntVar(&shares, "key-shares", 5, "number of unseal shares to make (1-255)")
 		c.Flags().IntVar(&threshold, "key-threshold", 3, "shares needed to unseal (1 to --key-shares)")
@@ -106,6 +107,18 @@ AWS_SECRET_ACCESS_KEY, used to sign the request (SigV4).`,
 				return err
 			}
 			body := map[string]any{"key_shares": shares, "key_threshold": threshold, "age_recipients": rs}
+			switch initSeal {
+			case "", "shamir":
+				if initSeal != "" {
+					body["seal"] = initSeal
+				}
+			case "pkcs11", "awskms":
+				// The server's seal wraps the root key (and, for pkcs11,
+				// creates its HSM key if absent): no shares.
+				body = map[string]any{"seal": initSeal}
+			default:
+				return usageError{fmt.Errorf("--seal %q: want shamir, pkcs11 or awskms", initSeal)}
+			}
 			var out struct {
 				UnsealShares        []string `json:"unseal_shares"`
 				Threshold           int      `json:"threshold"`
@@ -136,6 +149,7 @@ AWS_SECRET_ACCESS_KEY, used to sign the request (SigV4).`,
 			return nil
 		})}
 	splitFlags(initCmd)
+	initCmd.Flags().StringVar(&initSeal, "seal", "", "the seal the server is configured with: shamir (shares), or pkcs11/awskms (auto-unseal, no shares); checked against the server")
 
 	unsealCmd := &cobra.Command{Use: "unseal [SHARE]", Short: "Give one unseal share (read from stdin when not an argument)", Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -242,6 +256,63 @@ AWS_SECRET_ACCESS_KEY, used to sign the request (SigV4).`,
 	rekeyCmd.Flags().StringVar(&nonce, "nonce", "", "the rekey in progress (printed when it was started)")
 	rekeyCmd.Flags().BoolVar(&cancel, "cancel", false, "cancel the rekey in progress (root credentials)")
 
+	migrateCmd := &cobra.Command{Use: "migrate-seal [SHARE]", Short: "Finish a seal migration to shamir: issue the new shares with --key-shares/--key-threshold (root credentials), then holders give the threshold of them back with --nonce",
+		Long: `Migrations between auto-unseal seals, and from shamir, happen at server start with --seal-migrate.
+A migration to shamir needs new unseal shares to reach their holders before the root key depends on
+them: start the server with seal: shamir and --seal-migrate (it unseals with the old seal), run
+migrate-seal --key-shares N --key-threshold K to issue the shares, then K holders each run
+migrate-seal --nonce NONCE with their share. The switch happens, in one transaction, on the last one.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return run(func(ctx context.Context) error {
+				var out struct {
+					Nonce        string   `json:"nonce"`
+					UnsealShares []string `json:"unseal_shares,omitempty"`
+					Threshold    int      `json:"threshold"`
+					Progress     int      `json:"progress"`
+					Complete     bool     `json:"complete"`
+				}
+				if nonce == "" {
+					if !c.Flags().Changed("key-shares") || !c.Flags().Changed("key-threshold") {
+						return usageError{errors.New("issue the new shares with --key-shares and --key-threshold, or give one back with --nonce")}
+					}
+					rs, err := loadRecipients()
+					if err != nil {
+						return err
+					}
+					if err := o.call(ctx, http.MethodPost, "migrate-seal/init", map[string]any{"key_shares": shares, "key_threshold": threshold, "age_recipients": rs}, true, &out); err != nil {
+						return err
+					}
+				} else {
+					share, err := o.readShare(args)
+					if err != nil {
+						return err
+					}
+					if err := o.call(ctx, http.MethodPost, "migrate-seal/update", map[string]any{"nonce": nonce, "key": share}, false, &out); err != nil {
+						return err
+					}
+				}
+				if o.output == "json" {
+					return json.NewEncoder(o.stdout).Encode(out)
+				}
+				switch {
+				case len(out.UnsealShares) > 0:
+					for i, s := range out.UnsealShares {
+						fmt.Fprintf(o.stdout, "New unseal share %d: %s\n", i+1, s)
+					}
+					fmt.Fprintf(o.stdout, "\nMigration nonce: %s\nNothing has changed yet: give each share to its holder; the seal switches to shamir when %d of them\n"+
+						"have been given back with `arca operator migrate-seal --nonce %s`.\n", out.Nonce, out.Threshold, out.Nonce)
+				case out.Complete:
+					fmt.Fprintln(o.stdout, "Migrated: the root key is now wrapped by the shamir seal. Restart without --seal-migrate and unseal with the new shares.")
+				default:
+					fmt.Fprintf(o.stdout, "Migration progress: %d of %d new shares given back\n", out.Progress, out.Threshold)
+				}
+				return nil
+			})(c, nil)
+		}}
+	splitFlags(migrateCmd)
+	migrateCmd.Flags().StringVar(&nonce, "nonce", "", "the migration in progress (printed when the shares were issued)")
+
 	backupCmd := &cobra.Command{Use: "backup FILE", Short: "Write an encrypted snapshot of the server's storage to FILE (root credentials)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return run(func(ctx context.Context) error {
@@ -272,7 +343,7 @@ AWS_SECRET_ACCESS_KEY, used to sign the request (SigV4).`,
 		}}
 	restoreCmd.Flags().StringVar(&dataDir, "data-dir", "", "the new data dir to restore into")
 
-	cmd.AddCommand(initCmd, unsealCmd, statusCmd, sealCmd, rotateCmd, rekeyCmd, backupCmd, restoreCmd)
+	cmd.AddCommand(initCmd, unsealCmd, statusCmd, sealCmd, rotateCmd, rekeyCmd, migrateCmd, backupCmd, restoreCmd)
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,6 +45,14 @@ type Config struct {
 	// Seal is the seal type outside dev mode: shamir (the default), or an
 	// auto-unseal seal.
 	Seal string `yaml:"seal"`
+	// SealPKCS11 and SealAWSKMS configure those seals (seal.go).
+	SealPKCS11 SealPKCS11 `yaml:"seal_pkcs11"`
+	SealAWSKMS SealAWSKMS `yaml:"seal_awskms"`
+	// SealMigrate lets the server re-wrap the keyring from the seal recorded
+	// in the data dir to the configured one at start (docs/OPERATIONS.md).
+	SealMigrate bool `yaml:"seal_migrate"`
+	// DisableMlock skips mlockall (for hosts with swap off or encrypted).
+	DisableMlock bool `yaml:"disable_mlock"`
 	// TLSCertFile and TLSKeyFile are the server certificate (chain) and key,
 	// PEM; reloaded on SIGHUP. When both are empty (and TLS is on) a
 	// self-signed certificate is generated in the data dir.
@@ -70,6 +79,14 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `yaml:"log_format"`
+	// Audit switches the audit log on (the default). Off, requests are not
+	// recorded at all: for benchmarks and tests, never for production.
+	Audit bool `yaml:"audit"`
+	// AuditDir is the audit log's directory; empty means DATA_DIR/audit.
+	AuditDir string `yaml:"audit_dir"`
+	// AuditCheckpointInterval is how often a signed checkpoint is written
+	// while events arrive (and always at shutdown).
+	AuditCheckpointInterval time.Duration `yaml:"audit_checkpoint_interval"`
 	// OIDCProviders are the identity providers whose tokens STS
 	// AssumeRoleWithWebIdentity accepts. YAML only: a list of records has
 	// no natural flag or environment form.
@@ -124,7 +141,9 @@ func Defaults() Config {
 
 		SchedulerInterval: time.Minute,
 
-		PostureAccessKeyMaxAge: Duration(90 * 24 * time.Hour),
+		Audit:                   true,
+		AuditCheckpointInterval: time.Minute,
+		PostureAccessKeyMaxAge:  Duration(90 * 24 * time.Hour),
 	}
 }
 
@@ -157,9 +176,15 @@ var fields = []field{
 	{"storage", "ARCA_STORAGE", "storage backend: bolt",
 		func(c *Config, v string) error { c.Storage = v; return nil },
 		func(c Config) string { return c.Storage }},
-	{"seal", "ARCA_SEAL", "seal type outside dev mode: shamir (default)",
+	{"seal", "ARCA_SEAL", "seal type outside dev mode: shamir (default), pkcs11 or awskms",
 		func(c *Config, v string) error { c.Seal = v; return nil },
 		func(c Config) string { return c.Seal }},
+	{"seal-migrate", "ARCA_SEAL_MIGRATE", "at start, re-wrap the root key from the data dir's seal to the configured seal",
+		func(c *Config, v string) (err error) { c.SealMigrate, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.SealMigrate) }},
+	{"disable-mlock", "ARCA_DISABLE_MLOCK", "do not lock memory against swapping (only with swap off or encrypted)",
+		func(c *Config, v string) (err error) { c.DisableMlock, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.DisableMlock) }},
 	{"tls-cert-file", "ARCA_TLS_CERT_FILE", "TLS certificate (PEM) outside dev mode; reloaded on SIGHUP",
 		func(c *Config, v string) error { c.TLSCertFile = v; return nil },
 		func(c Config) string { return c.TLSCertFile }},
@@ -190,6 +215,23 @@ var fields = []field{
 	{"log-format", "ARCA_LOG_FORMAT", "log format: text or json",
 		func(c *Config, v string) error { c.LogFormat = v; return nil },
 		func(c Config) string { return c.LogFormat }},
+	{"audit", "ARCA_AUDIT", "record every request in the audit log (false only for benchmarks and tests)",
+		func(c *Config, v string) (err error) { c.Audit, err = strconv.ParseBool(v); return },
+		func(c Config) string { return strconv.FormatBool(c.Audit) }},
+	{"audit-dir", "ARCA_AUDIT_DIR", "audit log directory (default DATA_DIR/audit)",
+		func(c *Config, v string) error { c.AuditDir = v; return nil },
+		func(c Config) string { return c.AuditDir }},
+	{"audit-checkpoint-interval", "ARCA_AUDIT_CHECKPOINT_INTERVAL", "how often the audit log signs a checkpoint",
+		func(c *Config, v string) (err error) { c.AuditCheckpointInterval, err = time.ParseDuration(v); return },
+		func(c Config) string { return c.AuditCheckpointInterval.String() }},
+}
+
+// AuditPath is the audit log directory: AuditDir, or DATA_DIR/audit.
+func (c Config) AuditPath() string {
+	if c.AuditDir != "" {
+		return c.AuditDir
+	}
+	return filepath.Join(c.DataDir, "audit")
 }
 
 func splitList(v string) []string {
@@ -207,8 +249,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	d := Defaults()
 	fs.String("config", "", "YAML configuration file (env ARCA_CONFIG)")
 	for _, f := range fields {
-		if f.flag == "dev" || f.flag == "tls-disable" || f.flag == "tls-require-client-cert" {
-			fs.Bool(f.flag, false, f.help+" (env "+f.env+")")
+		if f.flag == "dev" || f.flag == "tls-disable" || f.flag == "tls-require-client-cert" || f.flag == "seal-migrate" || f.flag == "disable-mlock" || f.flag == "audit" {
+			fs.Bool(f.flag, f.flag == "audit", f.help+" (env "+f.env+")")
 			continue
 		}
 		if f.flag == "region" {
@@ -311,6 +353,9 @@ func (c Config) Validate() error {
 	if c.SchedulerInterval < time.Second {
 		errs = append(errs, fmt.Errorf("scheduler_interval %v: want at least 1s", c.SchedulerInterval))
 	}
+	if c.AuditCheckpointInterval < time.Second {
+		errs = append(errs, fmt.Errorf("audit_checkpoint_interval %v: want at least 1s", c.AuditCheckpointInterval))
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
 	}
@@ -336,6 +381,7 @@ func (c Config) Validate() error {
 	if c.Dev && c.Seal != "" && c.Seal != "dev" {
 		errs = append(errs, fmt.Errorf("seal %q cannot be combined with dev mode", c.Seal))
 	}
+	errs = append(errs, c.validateSeal()...)
 	errs = append(errs, validateOIDC(c.OIDCProviders)...)
 	errs = append(errs, c.validateAudit()...)
 	errs = append(errs, validateRotators(c.Rotators)...)

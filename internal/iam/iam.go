@@ -75,6 +75,7 @@ type Store struct {
 	pols      cache[[]*policy.Policy] // user or role unique ID → its parsed inline policies
 	roles     cache[*ParsedRole]      // ACCOUNT/lower-case role name → the role as STS uses it
 	usage     usage                   // access keys' last use, flushed periodically (lastused.go)
+	userIDs   cache[string]           // ACCOUNT/lower-case user name → the user's unique ID
 	// maxUsers and maxRoles are the per-account quotas; tests lower them.
 	maxUsers, maxRoles int
 }

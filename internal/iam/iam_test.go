@@ -646,3 +646,28 @@ func TestEntityQuotas(t *testing.T) {
 		t.Errorf("role in another account = %v", err)
 	}
 }
+
+// TestUserID: UserID follows CreateUser and DeleteUser at once, though
+// cached.
+func TestUserID(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	const a = "111122223333"
+	if _, err := s.UserID(ctx, a, "alice"); !errors.Is(err, ErrNoSuchUser) {
+		t.Errorf("UserID before CreateUser = %v", err)
+	}
+	u := mkUser(t, s, a, "Alice", "/")
+	if id, err := s.UserID(ctx, a, "ALICE"); err != nil || id != u.ID {
+		t.Errorf("UserID = %q %v, want %q", id, err, u.ID)
+	}
+	if err := s.DeleteUser(ctx, a, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserID(ctx, a, "alice"); !errors.Is(err, ErrNoSuchUser) {
+		t.Errorf("UserID after DeleteUser = %v", err)
+	}
+	u2 := mkUser(t, s, a, "alice", "/")
+	if id, _ := s.UserID(ctx, a, "alice"); id != u2.ID || id == u.ID {
+		t.Errorf("UserID after re-creation = %q", id)
+	}
+}

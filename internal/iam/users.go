@@ -72,7 +72,29 @@ func listRecords[T any](ctx context.Context, r storage.Reader, prefix, marker st
 // has a user of that name in any case; ErrNoSuchAccount when the account
 // does not exist; ErrUserLimit when it has MaxUsersPerAccount users.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
-	return s.createEntity(ctx, u.Account, userPath(u.Account, u.Name), u, acctPrefix(u.Account, "user"), s.maxUsers, ErrUserLimit)
+	if err := s.createEntity(ctx, u.Account, userPath(u.Account, u.Name), u, acctPrefix(u.Account, "user"), s.maxUsers, ErrUserLimit); err != nil {
+		return err
+	}
+	s.userIDs.invalidate(roleKey(u.Account, u.Name))
+	return nil
+}
+
+// UserID returns the unique ID of the user called name (in any case), or
+// ErrNoSuchUser. STS asks it on every request signed with GetSessionToken
+// credentials, so that a deleted (or deleted and re-created) user's
+// sessions end; found IDs are cached until CreateUser or DeleteUser.
+func (s *Store) UserID(ctx context.Context, account, name string) (string, error) {
+	k := roleKey(account, name)
+	id, ok, seen := s.userIDs.get(k)
+	if ok {
+		return id, nil
+	}
+	u, err := getJSON[User](ctx, s.b, userPath(account, name), ErrNoSuchUser)
+	if err != nil {
+		return "", err
+	}
+	s.userIDs.fill(k, seen, u.ID)
+	return u.ID, nil
 }
 
 // createEntity stores v at path, a new user or role of account:
@@ -147,6 +169,7 @@ func (s *Store) DeleteUser(ctx context.Context, account, name string) error {
 		return err
 	}
 	s.pols.invalidate(id)
+	s.userIDs.invalidate(roleKey(account, name))
 	return nil
 }
 

@@ -229,7 +229,12 @@ func (s *Store) Create(ctx context.Context, k *Key, material *kmscrypto.Key) err
 			return err
 		}
 		if material != nil {
-			if err := tx.Put(ctx, matPath(k.Account, k.Region, k.ID, 1), material.Marshal()); err != nil {
+			// The barrier has sealed its copy once Put returns: wipe the
+			// plaintext encoding rather than leave it to the GC.
+			raw := material.Marshal()
+			err := tx.Put(ctx, matPath(k.Account, k.Region, k.ID, 1), raw)
+			clear(raw)
+			if err != nil {
 				return err
 			}
 		}

@@ -15,6 +15,9 @@ type Options struct {
 	// process is written to swap. It needs CAP_IPC_LOCK or an unlimited
 	// RLIMIT_MEMLOCK; without them Harden warns and carries on.
 	Mlock bool
+	// NoMlockWhy says why Mlock is off, for the log (default: the
+	// disable_mlock setting).
+	NoMlockWhy string
 }
 
 // Report says what Harden achieved.

@@ -25,7 +25,11 @@ func harden(o Options) Report {
 		r.NoCore = true
 	}
 	if !o.Mlock {
-		r.Problems = append(r.Problems, "memory locking is disabled by configuration (disable_mlock); key material may be written to swap unless swap is off or encrypted")
+		why := o.NoMlockWhy
+		if why == "" {
+			why = "by configuration (disable_mlock)"
+		}
+		r.Problems = append(r.Problems, "memory locking is disabled "+why+"; key material may be written to swap unless swap is off or encrypted")
 		return r
 	}
 	if raceEnabled {

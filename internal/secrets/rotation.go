@@ -222,15 +222,15 @@ func (s *Service) CancelRotateSecret(ctx context.Context, c *auth.Caller, in *Se
 // secret runs at a time in this process. On failure AWSCURRENT is
 // untouched, AWSPENDING stays for the retry, and the failure is recorded
 // with the time of the next attempt (exponential backoff).
-func (s *Service) runRotation(ctx context.Context, account, region, name, uid string) (ok bool) {
+func (s *Service) runRotation(ctx context.Context, account, region, name, uid string) (ran, ok bool) {
 	key := secretPath(account, region, name)
 	if _, busy := s.rotating.LoadOrStore(key, struct{}{}); busy {
-		return false
+		return false, false
 	}
 	defer s.rotating.Delete(key)
 	r, err := s.st.get(ctx, account, region, name)
 	if err != nil || r.UID != uid || r.Rotation.Pending == "" || r.deleted() {
-		return false
+		return false, false
 	}
 	token := r.Rotation.Pending
 	arn := s.secretARN(r)
@@ -281,7 +281,7 @@ func (s *Service) runRotation(ctx context.Context, account, region, name, uid st
 		}
 		s.log.Warn("secret rotation failed; AWSCURRENT is unchanged and the rotation will be retried",
 			"secret", arn, "version", token, "step", step, "attempt", attempts, "next_attempt", retry, "err", msg)
-		return false
+		return true, false
 	}
 	uerr := s.st.update(ctx, func(tx storage.Tx) (*change, error) {
 		cur, err := getTx(ctx, tx, account, region, name)
@@ -302,7 +302,7 @@ func (s *Service) runRotation(ctx context.Context, account, region, name, uid st
 		s.log.Error("could not record a finished secret rotation", "secret", arn, "err", uerr)
 	}
 	s.log.Info("rotated secret", "secret", arn, "version", token)
-	return true
+	return true, true
 }
 
 // backoff is the wait before retry attempt n+1: RetryBase doubling per
@@ -365,9 +365,10 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 		if scheduled && !s.startScheduled(ctx, r, now) {
 			continue
 		}
-		if s.runRotation(ctx, r.Account, r.Region, r.Name, r.UID) {
+		switch ran, ok := s.runRotation(ctx, r.Account, r.Region, r.Name, r.UID); {
+		case ok:
 			rep.Rotated++
-		} else {
+		case ran:
 			rep.Failed++
 		}
 	}

@@ -64,6 +64,14 @@ func (d directory) Role(ctx context.Context, account, name string) (*sts.Role, e
 		MaxSessionDuration: r.MaxSessionDuration, Tags: r.Tags}, nil
 }
 
+func (d directory) UserID(ctx context.Context, account, name string) (string, error) {
+	id, err := d.ids.UserID(ctx, account, name)
+	if errors.Is(err, iam.ErrNoSuchUser) {
+		return "", sts.ErrNoSuchUser
+	}
+	return id, err
+}
+
 func (d directory) Policies(ctx context.Context, p *auth.Principal) ([]*policy.Policy, *policy.Policy, error) {
 	return d.ids.Policies(ctx, p)
 }

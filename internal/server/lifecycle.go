@@ -61,7 +61,8 @@ type buildFunc func(ctx context.Context) (*services, error)
 // shares or keys.
 type OperatorEvent struct {
 	// Op is init, unseal, seal, rekey-init, rekey-update, rekey-cancel,
-	// rotate-root or backup.
+	// rotate-root, backup, migrate-seal/init, migrate-seal/update, or
+	// migrate-seal (a migration committed or failed at start or unseal).
 	Op string
 	// Outcome is "ok", "progress" (a share was accepted, threshold not
 	// yet met), "denied" or "failed".
@@ -84,6 +85,12 @@ type core struct {
 	auto barrier.Wrapper
 	// autoType is the seal type of auto, as recorded in the seal config.
 	autoType string
+	// migrate is a seal migration waiting for the unseal shares (migrate.go);
+	// guarded by mu.
+	migrate *migration
+	// toShamir is a migration to the Shamir seal waiting for the operator
+	// (migrate_shamir.go); guarded by mu.
+	toShamir *toShamirState
 	// audit receives operator events (Options.AuditOperator).
 	audit func(context.Context, OperatorEvent)
 
@@ -125,6 +132,10 @@ func (c *core) unsealWith(ctx context.Context, w barrier.Wrapper) error {
 	if err := c.b.Unseal(ctx, w); err != nil {
 		return err
 	}
+	w, err := c.afterUnseal(ctx, w)
+	if err != nil {
+		return err
+	}
 	return c.publish(ctx, w)
 }
 
@@ -159,6 +170,7 @@ func (c *core) seal() {
 		c.progress.Reset()
 	}
 	c.cancelRekey()
+	c.cancelToShamir()
 	c.log.Info("sealed")
 }
 

@@ -75,6 +75,9 @@ type initRequest struct {
 	KeyShares     int      `json:"key_shares"`
 	KeyThreshold  int      `json:"key_threshold"`
 	AgeRecipients []string `json:"age_recipients,omitempty"`
+	// Seal, when set, is the seal the operator expects the server to use
+	// (`arca operator init --seal pkcs11`); a mismatch is refused.
+	Seal string `json:"seal,omitempty"`
 }
 
 // initResponse is the answer of POST init; it is the only time the shares
@@ -124,6 +127,13 @@ func (c *core) serveOperator(w http.ResponseWriter, r *http.Request) {
 			c.mu.Unlock()
 			out, err = c.status(r.Context())
 		}
+	case op == "migrate-seal/init" && r.Method == http.MethodPost:
+		if err = c.authRoot(r, body, &ev); err == nil {
+			out, err = c.opToShamirInit(r.Context(), body)
+		}
+	case op == "migrate-seal/update" && r.Method == http.MethodPost:
+		// Like rekey/update: the new shares and the nonce are the authority.
+		out, err = c.opToShamirUpdate(r.Context(), body, &ev)
 	case op == "backup" && r.Method == http.MethodGet:
 		if err = c.authRoot(r, body, &ev); err == nil {
 			err = c.opBackup(r.Context(), w)
@@ -283,11 +293,14 @@ func (c *core) opInit(ctx context.Context, body []byte) (*initResponse, error) {
 	out := &initResponse{UnsealShares: []string{}}
 	var w barrier.Wrapper
 	var cfg seal.Config
+	if in.Seal != "" && in.Seal != c.autoType {
+		return nil, opErr(http.StatusBadRequest, opValidation, "this server is configured with the "+c.autoType+" seal, not "+in.Seal+": start it with --seal "+in.Seal+" (and that seal's settings) to initialize it so")
+	}
 	if c.auto != nil {
 		if in.KeyShares != 0 || in.KeyThreshold != 0 {
-			return nil, opErr(http.StatusBadRequest, opValidation, "this server's seal ("+c.autoType+") unseals automatically: do not pass key shares")
+			return nil, opErr(http.StatusBadRequest, opValidation, "this server's seal ("+c.autoType+") unseals automatically: run `arca operator init --seal "+c.autoType+"`, without key shares")
 		}
-		w, cfg = c.auto, seal.Config{Version: 1, Type: c.autoType}
+		w, cfg = c.auto, sealConfigFor(c.autoType, c.auto)
 	} else {
 		if err := checkSplitRequest(in.KeyShares, in.KeyThreshold, in.AgeRecipients); err != nil {
 			return nil, err

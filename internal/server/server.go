@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -32,12 +33,14 @@ import (
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/lease"
+	"github.com/arca-kms/arca/internal/memguard"
 	"github.com/arca-kms/arca/internal/posture"
 	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/secrets/rotator"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/sts"
+	"github.com/arca-kms/arca/internal/trail"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 	"github.com/arca-kms/arca/internal/transport/awsquery"
 )
@@ -77,6 +80,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Before any key is in memory: no core dumps, no ptrace by peers, and
+	// (outside dev mode) no swapping. See docs/SECURITY.md.
+	guard := memguard.Options{Mlock: !cfg.Dev && !cfg.DisableMlock}
+	if cfg.Dev {
+		guard.NoMlockWhy = "in dev mode"
+	}
+	memguard.Harden(log, guard)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -125,7 +135,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if akid, secret, err = startDev(ctx, cfg, opts, log, c); err != nil {
 			return err
 		}
-	} else if err := startSealed(ctx, cfg, log, c); err != nil {
+	} else if err := startSealed(ctx, cfg, log, opts.Getenv, c); err != nil {
 		return err
 	}
 
@@ -211,6 +221,13 @@ func startDev(ctx context.Context, cfg config.Config, opts Options, log *slog.Lo
 	if err != nil {
 		return "", nil, err
 	}
+	if initialized {
+		// A data dir migrated to a production seal is not reopened by the
+		// dev seal key that may still lie beside it.
+		if stored, err := c.sealConfig(ctx); err == nil && stored.Type != seal.TypeDev {
+			return "", nil, fmt.Errorf("this data dir is sealed with the %q seal, not the dev seal: start it without --dev, with --seal %s", stored.Type, stored.Type)
+		}
+	}
 	sealPath := filepath.Join(cfg.DataDir, dev.FileName)
 	if _, err := os.Stat(sealPath); initialized && errors.Is(err, os.ErrNotExist) {
 		// A new key could never open this data: refuse rather than create one.
@@ -240,27 +257,45 @@ func startDev(ctx context.Context, cfg config.Config, opts Options, log *slog.Lo
 
 // startSealed prepares a production start: it opens the configured
 // auto-unseal seal, if any, and unseals with it when the data dir is
-// initialized; otherwise the server waits, sealed, for the operator.
-func startSealed(ctx context.Context, cfg config.Config, log *slog.Logger, c *core) error {
-	auto, typ, err := openAutoSeal(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	c.auto, c.autoType = auto, typ
+// initialized; otherwise the server waits, sealed, for the operator. When
+// the data dir's seal is not the configured one, seal migration
+// (migrate.go) takes over.
+func startSealed(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, c *core) error {
 	initialized, err := c.b.Initialized(ctx)
 	if err != nil {
 		return err
 	}
+	var stored seal.Config
+	if initialized {
+		if stored, err = c.sealConfig(ctx); err != nil {
+			return fmt.Errorf("read the seal config: %w", err)
+		}
+		// Say "migration needed" before the configured seal can fail for
+		// want of a key that only a migration would create.
+		if want := cmp.Or(cfg.Seal, seal.TypeShamir); !cfg.SealMigrate && (stored.Type != want || keyChanged(want, stored.Params, configuredParams(cfg))) {
+			return migrateRequired(stored, want)
+		}
+	}
+	// A new HSM key only where it cannot strand data: before init, or as
+	// the target of a migration (the old seal opens the data until the
+	// rewrap commits).
+	auto, typ, err := openAutoSeal(ctx, cfg, log, getenv, !initialized || cfg.SealMigrate)
+	if err != nil {
+		return err
+	}
+	c.auto, c.autoType = auto, typ
 	if !initialized {
 		log.Warn("Arca is not initialized: run `arca operator init` against this server", "seal", typ)
 		return nil
 	}
-	stored, err := c.sealConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("read the seal config: %w", err)
+	if stored.Type != typ || keyChanged(typ, stored.Params, sealParams(auto)) {
+		if !cfg.SealMigrate {
+			return migrateRequired(stored, typ)
+		}
+		return c.startMigration(ctx, cfg, log, getenv, stored, auto, typ)
 	}
-	if stored.Type != typ {
-		return fmt.Errorf("this data dir is sealed with the %q seal but the server is configured with %q: seal migration is needed", stored.Type, typ)
+	if cfg.SealMigrate {
+		log.Info("seal_migrate is set but the data dir already uses the configured seal: nothing to migrate (unset it)", "seal", typ)
 	}
 	if auto == nil {
 		log.Warn("Arca is sealed: unseal it with `arca operator unseal` (needs the threshold of unseal shares)",
@@ -274,23 +309,6 @@ func startSealed(ctx context.Context, cfg config.Config, log *slog.Logger, c *co
 	}
 	log.Info("auto-unsealed", "seal", typ)
 	return nil
-}
-
-// openAutoSeal is the extension point for auto-unseal seals: for the
-// configured seal type it returns the barrier.Wrapper that opens the
-// keyring without operators (an HSM over PKCS#11, another KMS), and the
-// type name recorded in the seal config. For Shamir (the default) it
-// returns a nil Wrapper: operators unseal with shares. A Wrapper that is
-// also an io.Closer is closed when the server stops.
-func openAutoSeal(_ context.Context, cfg config.Config, _ *slog.Logger) (barrier.Wrapper, string, error) {
-	switch cfg.Seal {
-	case "", seal.TypeShamir:
-		return nil, seal.TypeShamir, nil
-	// case seal.TypePKCS11: return pkcs11.Open(...), seal.TypePKCS11, err
-	// case seal.TypeAWSKMS: return awskms.Open(...), seal.TypeAWSKMS, err
-	default:
-		return nil, "", fmt.Errorf("seal %q is not available in this build", cfg.Seal)
-	}
 }
 
 // buildDeps are buildServices' inputs that outlive a seal.
@@ -307,7 +325,7 @@ type buildDeps struct {
 // buildServices constructs everything that lives over an unsealed barrier:
 // identities, keys, the services, the transports and the background work
 // (the scheduler, the last-used flusher), which it starts. stop undoes it.
-func buildServices(_ context.Context, d buildDeps) (*services, error) {
+func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 	cfg, log, b, clk := d.cfg, d.log, d.b, d.clk
 	ids := iam.New(b, cfg.Partition)
 	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: d.web})
@@ -319,15 +337,31 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
 	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
 		Logger: log, Identities: stsSvc, Rotators: d.rotators})
+	// The audit log (audit.go): its signing key lives under the barrier,
+	// so it opens with the services and closes when they stop.
+	aud, err := openAudit(ctx, cfg, b, log)
+	if err != nil {
+		secretsSvc.Close()
+		ks.Wipe()
+		return nil, err
+	}
+	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
+	if aud.extras != nil {
+		sweeps = append(sweeps, kms.Sweep{Name: "audit retention", Run: aud.extras.sweep})
+	}
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
-		Also: []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}}
+		Also: sweeps}
+	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: stsSvc, Operator: cfg.AccountID,
+		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
 	// Every signed request notes its access key's last use (posture.go).
 	// With mutual TLS, client certificates narrow who may sign (mtls.go).
 	apiVerifier := bindClientCerts(cfg, usedVerifier{v: verifier, ids: ids, now: clk.Now}, creds)
 	postureSvc := posture.NewService(posture.Config{Inventory: inventory{ks: ks, ids: ids, regions: cfg.Regions, partition: cfg.Partition},
 		Identities: stsSvc, Now: clk.Now, AccessKeyMaxAge: time.Duration(cfg.PostureAccessKeyMaxAge), Secrets: secretStatuses{secretsSvc}})
 	api := awsjson.New(awsjson.Config{
-		Services:   []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc)},
+		Services: []*awsjson.Service{awsjson.KMS(kmsSvc), awsjson.SecretsManager(secretsSvc), awsjson.Arca(postureSvc),
+			awsjson.CloudTrail(trailSvc)},
+		Audit:      aud.auditor,
 		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
@@ -336,6 +370,7 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	iamSvc := iamsvc.New(ids, iamsvc.Config{Partition: cfg.Partition, Operator: cfg.AccountID, Now: clk.Now, Logger: log, Identities: stsSvc})
 	query := awsquery.New(awsquery.Config{
 		Services:   []*awsquery.Service{awsquery.IAM(iamSvc), awsquery.STS(stsSvc)},
+		Audit:      aud.auditor,
 		Verifier:   apiVerifier,
 		Principals: creds,
 		Regions:    cfg.Regions,
@@ -353,6 +388,7 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 	schedDone, flushDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(schedDone); sched.Run(bgCtx) }()
 	go func() { defer close(flushDone); flushLastUsed(bgCtx, ids, lastUsedFlushInterval, log) }()
+	aud.start(bgCtx, clk.Now)
 	return &services{
 		api: inflight.wrap(handler),
 		authn: func(r *http.Request, body []byte) (string, error) {
@@ -378,6 +414,7 @@ func buildServices(_ context.Context, d buildDeps) (*services, error) {
 			<-flushDone
 			// Requests still running hold cached keys: wipe after them.
 			inflight.wait(10 * time.Second)
+			aud.close(log)
 			secretsSvc.Close()
 			ks.Wipe()
 		},

@@ -191,7 +191,7 @@ var ErrNoSession = errNoSession
 
 // Principal returns the identity behind temporary credentials: the token
 // must be the session's, the session must not have expired, and a role
-// session's role must still exist.
+// session's role (a user session's user) must still exist.
 func (s *Service) Principal(ctx context.Context, akid, token string) (auth.Principal, error) {
 	sess, err := s.sessions.get(ctx, akid)
 	if errors.Is(err, errNoSession) {
@@ -206,6 +206,16 @@ func (s *Service) Principal(ctx context.Context, akid, token string) (auth.Princ
 	}
 	if !s.now().Before(sess.Expiration) {
 		return auth.Principal{}, svcerr.New(svcerr.ExpiredToken, "The security token included in the request is expired")
+	}
+	if sess.Type == auth.IAMUser {
+		// GetSessionToken credentials end with their user.
+		id, err := s.dir.UserID(ctx, sess.Account, sess.UserName)
+		if errors.Is(err, ErrNoSuchUser) || (err == nil && id != sess.UserID) {
+			return auth.Principal{}, invalidToken()
+		}
+		if err != nil {
+			return auth.Principal{}, svcerr.InternalError(err)
+		}
 	}
 	if sess.RoleID != "" {
 		r, err := s.dir.Role(ctx, sess.Account, sess.RoleName)

@@ -22,6 +22,9 @@ import (
 // ErrNoSuchRole is returned by Directory.Role for an unknown role.
 var ErrNoSuchRole = errors.New("sts: no such role")
 
+// ErrNoSuchUser is returned by Directory.UserID for an unknown user.
+var ErrNoSuchUser = errors.New("sts: no such user")
+
 // Role is what STS needs to know of an IAM role.
 type Role struct {
 	// ID is the role's unique ID (AROA...), ARN its ARN (with path), Name
@@ -39,6 +42,9 @@ type Role struct {
 type Directory interface {
 	// Role returns the role called name in account, or ErrNoSuchRole.
 	Role(ctx context.Context, account, name string) (*Role, error)
+	// UserID returns the unique ID of the IAM user called name in account,
+	// or ErrNoSuchUser.
+	UserID(ctx context.Context, account, name string) (string, error)
 	// Policies returns the identity-based policies of p (for a role
 	// session, the role's; the session policy is STS's own business).
 	Policies(ctx context.Context, p *auth.Principal) (identity []*policy.Policy, session *policy.Policy, err error)

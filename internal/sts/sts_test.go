@@ -22,9 +22,12 @@ const (
 )
 
 type fakeDir struct {
-	mu       sync.Mutex
-	roles    map[string]*Role // account/name
-	identity map[string][]*policy.Policy
+	mu    sync.Mutex
+	roles map[string]*Role // account/name
+	// deletedUsers are users (account/name) UserID no longer finds; the
+	// others exist with the IDs userCaller gives them.
+	deletedUsers map[string]bool
+	identity     map[string][]*policy.Policy
 }
 
 func (d *fakeDir) Role(_ context.Context, account, name string) (*Role, error) {
@@ -35,6 +38,15 @@ func (d *fakeDir) Role(_ context.Context, account, name string) (*Role, error) {
 		return nil, ErrNoSuchRole
 	}
 	return r, nil
+}
+
+func (d *fakeDir) UserID(_ context.Context, account, name string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.deletedUsers[account+"/"+name] {
+		return "", ErrNoSuchUser
+	}
+	return "AIDA" + strings.ToUpper(name), nil
 }
 
 func (d *fakeDir) Policies(_ context.Context, p *auth.Principal) ([]*policy.Policy, *policy.Policy, error) {
@@ -308,6 +320,12 @@ func TestGetSessionToken(t *testing.T) {
 	}
 	_, err = f.s.GetSessionToken(f.ctx, c, &GetSessionTokenInput{})
 	wantCode(t, err, svcerr.AccessDenied)
+	// The session ends with its user.
+	f.dir.mu.Lock()
+	f.dir.deletedUsers = map[string]bool{acct + "/alice": true}
+	f.dir.mu.Unlock()
+	_, err = f.s.Principal(f.ctx, out.Credentials.AccessKeyID, out.Credentials.SessionToken)
+	wantCode(t, err, svcerr.UnrecognizedClient)
 	// No policy controls GetSessionToken (AWS: "No permissions are
 	// required for a user to get a session token").
 	if _, err = f.s.GetSessionToken(f.ctx, userCaller(acct, "bob"), &GetSessionTokenInput{}); err != nil {

@@ -423,6 +423,26 @@ func TestSTSAccessMatrix(t *testing.T) {
 		iamc := iam.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: sess}, func(o *iam.Options) { o.BaseEndpoint = aws.String(srv.endpoint) })
 		_, err = iamc.ListUsers(bg(), &iam.ListUsersInput{})
 		wantQueryErr(t, err, "InvalidClientTokenId", 403, "ListUsers with GetSessionToken credentials")
+
+		// The session ends with its user, even though a key policy names
+		// the user's ARN.
+		gstAKID, gstSecret := newUser("leaver")
+		_, err = rootKMS.PutKeyPolicy(bg(), &kms.PutKeyPolicyInput{KeyId: aws.String(k2ARN), Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		  {"Sid":"Owner","Effect":"Allow","Principal":{"AWS":"` + arnA("root") + `"},"Action":"kms:*","Resource":"*"},
+		  {"Sid":"Leaver","Effect":"Allow","Principal":{"AWS":"` + arnA("user/leaver") + `"},"Action":"kms:DescribeKey","Resource":"*"}]}`)})
+		mustOK(t, err, "PutKeyPolicy naming the leaver")
+		out, err = srv.stsClient("us-east-1", gstAKID, gstSecret).GetSessionToken(bg(), &sts.GetSessionTokenInput{})
+		mustOK(t, err, "GetSessionToken by the leaver")
+		leaver := srv.kmsWith(credentials.NewStaticCredentialsProvider(aws.ToString(out.Credentials.AccessKeyId),
+			aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)))
+		_, err = leaver.DescribeKey(bg(), &kms.DescribeKeyInput{KeyId: aws.String(k2ARN)})
+		mustOK(t, err, "DescribeKey by the leaver's session")
+		_, err = admin.DeleteAccessKey(bg(), &iam.DeleteAccessKeyInput{UserName: aws.String("leaver"), AccessKeyId: aws.String(gstAKID)})
+		mustOK(t, err, "DeleteAccessKey leaver")
+		_, err = admin.DeleteUser(bg(), &iam.DeleteUserInput{UserName: aws.String("leaver")})
+		mustOK(t, err, "DeleteUser leaver")
+		_, err = leaver.DescribeKey(bg(), &kms.DescribeKeyInput{KeyId: aws.String(k2ARN)})
+		wantCode(t, err, "UnrecognizedClientException", "DescribeKey by a deleted user's session")
 	})
 
 	t.Run("RoleDeletionEndsSessions", func(t *testing.T) {

@@ -18,11 +18,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/svcerr"
+	"github.com/arca-kms/arca/internal/transport/auditrec"
 	"github.com/arca-kms/arca/internal/transport/httpreq"
 )
 
@@ -41,36 +43,58 @@ type Operation struct {
 	Action string
 	// Handle decodes and runs the operation.
 	Handle Handler
+	// in and out are the operation's input and output types, whose members
+	// the service's audit view must classify (tested).
+	in, out reflect.Type
 }
 
 // Op makes an Operation from a typed service method. Decoding errors become
-// SerializationException; the method's own errors pass through.
+// SerializationException; the method's own errors pass through. The decoded
+// input and the output are handed to the request's audit record.
 func Op[In, Out any](name, action string, f func(context.Context, *auth.Caller, *In) (*Out, error)) Operation {
-	return Operation{Name: name, Action: action, Handle: func(ctx context.Context, c *auth.Caller, body []byte) (any, error) {
-		in := new(In)
-		if err := decode(body, in); err != nil {
-			return nil, err
-		}
-		out, err := f(ctx, c, in)
-		if err != nil {
-			return nil, err
-		}
-		return out, nil
-	}}
+	return Operation{Name: name, Action: action, in: reflect.TypeFor[In](), out: reflect.TypeFor[Out](),
+		Handle: func(ctx context.Context, c *auth.Caller, body []byte) (any, error) {
+			in := new(In)
+			if err := decode(body, in); err != nil {
+				return nil, err
+			}
+			if err := auditrec.Decoded(ctx, in); err != nil {
+				return nil, auditUnavailable(err)
+			}
+			out, err := f(ctx, c, in)
+			if err != nil {
+				return nil, err
+			}
+			auditrec.Result(ctx, out)
+			return out, nil
+		}}
+}
+
+// auditUnavailable is the answer to a request whose audit record cannot be
+// made durable: the service's internal error, its cause only logged.
+func auditUnavailable(err error) error {
+	return &svcerr.Error{Code: svcerr.Internal, Msg: "An internal error occurred: the request could not be recorded in the audit log, so it was not performed. Retry the request.", Err: err}
 }
 
 // Service is a set of operations behind one target prefix and signing name.
 type Service struct {
 	// TargetPrefix is the part of X-Amz-Target before the dot, e.g. "TrentService".
 	TargetPrefix string
+	// AltPrefixes are other prefixes clients use for the same service
+	// (CloudTrail: the SDKs send "CloudTrail_20131101", the AWS CLI the
+	// fully qualified "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101").
+	AltPrefixes []string
 	// SigningName is the SigV4 service name requests must be scoped to, e.g. "kms".
 	SigningName string
-	ops         map[string]Operation
+	// Audit is what audit events may say about the operations; nil hides
+	// every member.
+	Audit *auditrec.View
+	ops   map[string]Operation
 }
 
 // NewService returns a Service with the given operations.
 func NewService(prefix, signingName string, ops ...Operation) *Service {
-	s := &Service{TargetPrefix: prefix, SigningName: signingName, ops: make(map[string]Operation, len(ops))}
+	s := &Service{TargetPrefix: prefix, SigningName: signingName, Audit: views[prefix], ops: make(map[string]Operation, len(ops))}
 	for _, o := range ops {
 		s.ops[o.Name] = o
 	}
@@ -93,6 +117,8 @@ type Config struct {
 	Logger  *slog.Logger
 	// Health reports liveness for GET /healthz.
 	Health func() Health
+	// Audit records every request; nil records nothing.
+	Audit *auditrec.Auditor
 }
 
 // Health is the body of GET /healthz.
@@ -110,16 +136,20 @@ type Server struct {
 	regions  map[string]bool
 	log      *slog.Logger
 	health   func() Health
+	audit    *auditrec.Auditor
 }
 
 // New returns a Server.
 func New(cfg Config) *Server {
 	s := &Server{
 		services: map[string]*Service{}, verifier: cfg.Verifier, princ: cfg.Principals,
-		regions: map[string]bool{}, log: cfg.Logger, health: cfg.Health,
+		regions: map[string]bool{}, log: cfg.Logger, health: cfg.Health, audit: cfg.Audit,
 	}
 	for _, svc := range cfg.Services {
 		s.services[svc.TargetPrefix] = svc
+		for _, p := range svc.AltPrefixes {
+			s.services[p] = svc
+		}
 	}
 	for _, r := range cfg.Regions {
 		s.regions[r] = true
@@ -140,14 +170,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reqID := httpreq.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	out, err := s.serve(r, reqID)
+	rec := s.audit.Begin(r, reqID, httpreq.SourceIP(r))
+	out, err := s.serve(r, reqID, rec)
+	var b []byte
+	if err == nil {
+		if b, err = json.Marshal(out); err != nil {
+			err = svcerr.InternalError(err)
+		}
+	}
+	if rec != nil {
+		// The event is durable before any answer leaves: if it cannot be,
+		// the operation's output is withheld.
+		var code svcerr.Code
+		var msg string
+		if err != nil {
+			_, code, msg = wireError(err)
+		}
+		if aerr := rec.Finish(r.Context(), string(code), msg); aerr != nil {
+			err = auditUnavailable(aerr)
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, reqID, err)
-		return
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		s.writeError(w, r, reqID, svcerr.InternalError(err))
 		return
 	}
 	h := w.Header()
@@ -172,7 +216,10 @@ func (s *Server) serveHealth(w http.ResponseWriter) {
 	w.Write(b)
 }
 
-func (s *Server) serve(r *http.Request, reqID string) (any, error) {
+func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (any, error) {
+	if err := rec.Refuse(); err != nil {
+		return nil, auditUnavailable(err)
+	}
 	if r.URL.Path != "/" {
 		return nil, &httpError{status: http.StatusNotFound, code: svcerr.UnknownOperation, msg: "No such resource: " + r.URL.Path}
 	}
@@ -183,12 +230,23 @@ func (s *Server) serve(r *http.Request, reqID string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The operation follows the last dot: CloudTrail's prefix has dots.
+	// It is known before authentication, so that a request refused there
+	// is still recorded against its service and operation.
+	target := r.Header.Get("X-Amz-Target")
+	prefix, name := target, ""
+	if i := strings.LastIndexByte(target, '.'); i >= 0 {
+		prefix, name = target[:i], target[i+1:]
+	}
+	svc := s.services[prefix]
+	if svc != nil {
+		rec.Service(svc.Audit, svc.SigningName, name, auditrec.JSONName, auditrec.JSONName)
+	}
 	res, err := s.verifier.Verify(r, body)
 	if err != nil {
 		return nil, err
 	}
-	prefix, name, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
-	svc := s.services[prefix]
+	rec.Region(res.Region)
 	if svc != nil && res.Service != svc.SigningName {
 		return nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to correct service: '%s'. ", svc.SigningName)
 	}
@@ -210,7 +268,8 @@ func (s *Server) serve(r *http.Request, reqID string) (any, error) {
 		Principal: p, Region: res.Region, SourceIP: httpreq.SourceIP(r), UserAgent: r.UserAgent(),
 		RequestID: reqID, SecureTransport: r.TLS != nil,
 	}
-	return op.Handle(r.Context(), c, body)
+	rec.Caller(c)
+	return op.Handle(rec.WithContext(r.Context()), c, body)
 }
 
 // readBody reads the body under httpreq's limit, with this protocol's errors.
@@ -281,18 +340,19 @@ func statusOf(code svcerr.Code) int {
 	return http.StatusBadRequest
 }
 
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
-	var code svcerr.Code
-	var msg string
-	var status int
+// wireError is how err reaches the client: HTTP status, __type, message.
+func wireError(err error) (status int, code svcerr.Code, msg string) {
 	var he *httpError
 	if errors.As(err, &he) {
-		code, msg, status = he.code, he.msg, he.status
+		return he.status, he.code, he.msg
 	} else if se := svcerr.As(err); se != nil {
-		code, msg, status = se.Code, se.Msg, statusOf(se.Code)
-	} else {
-		code, msg, status = svcerr.Internal, "An internal error occurred. Retry the request.", http.StatusInternalServerError
+		return statusOf(se.Code), se.Code, se.Msg
 	}
+	return http.StatusInternalServerError, svcerr.Internal, "An internal error occurred. Retry the request."
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
+	status, code, msg := wireError(err)
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "code", code, "err", err)
 	} else {

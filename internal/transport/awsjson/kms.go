@@ -6,7 +6,7 @@ import "github.com/arca-kms/arca/internal/kms"
 // signing name "kms"). Operations not listed answer UnknownOperationException;
 // docs/COMPATIBILITY.md lists every AWS KMS operation and its status.
 func KMS(s *kms.Service) *Service {
-	return NewService("TrentService", "kms",
+	svc := NewService("TrentService", "kms",
 		Op("CreateKey", kms.ActCreateKey, s.CreateKey),
 		Op("DescribeKey", kms.ActDescribeKey, s.DescribeKey),
 		Op("ListKeys", kms.ActListKeys, s.ListKeys),
@@ -55,4 +55,6 @@ func KMS(s *kms.Service) *Service {
 		Op("RetireGrant", kms.ActRetireGrant, s.RetireGrant),
 		Op("RevokeGrant", kms.ActRevokeGrant, s.RevokeGrant),
 	)
+	svc.Audit = kmsView
+	return svc
 }

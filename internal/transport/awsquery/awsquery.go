@@ -33,6 +33,7 @@ import (
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/svcerr"
+	"github.com/arca-kms/arca/internal/transport/auditrec"
 	"github.com/arca-kms/arca/internal/transport/httpreq"
 )
 
@@ -56,6 +57,9 @@ type Operation struct {
 	Name string
 	// Handle decodes and runs the operation.
 	Handle Handler
+	// in and out are the operation's input and output types, whose members
+	// the service's audit view must classify (tested).
+	in, out reflect.Type
 	// Unsigned marks an operation AWS serves without a signature (STS's
 	// AssumeRoleWithWebIdentity, whose token is the credential); it runs
 	// with an empty Caller when the request carries no signature at all.
@@ -70,17 +74,22 @@ func Unsigned(o Operation) Operation {
 
 // Op makes an Operation from a typed service method. The input is decoded
 // with Decode; an output struct without fields is answered with no Result
-// element, as AWS answers operations that return nothing.
+// element, as AWS answers operations that return nothing. The decoded input
+// and the output are handed to the request's audit record.
 func Op[In, Out any](name string, f func(context.Context, *auth.Caller, *In) (*Out, error)) Operation {
-	return Operation{Name: name, Handle: func(ctx context.Context, c *auth.Caller, form url.Values) (any, error) {
+	return Operation{Name: name, in: reflect.TypeFor[In](), out: reflect.TypeFor[Out](), Handle: func(ctx context.Context, c *auth.Caller, form url.Values) (any, error) {
 		in := new(In)
 		if err := Decode(form, in); err != nil {
 			return nil, err
+		}
+		if err := auditrec.Decoded(ctx, in); err != nil {
+			return nil, auditUnavailable(err)
 		}
 		out, err := f(ctx, c, in)
 		if err != nil {
 			return nil, err
 		}
+		auditrec.Result(ctx, out)
 		if reflect.TypeFor[Out]().NumField() == 0 {
 			return nil, nil
 		}
@@ -100,6 +109,9 @@ type Service struct {
 	// FaultCode is the code this service gives its own failures: IAM's
 	// model names ServiceFailure; others use AWS's common InternalFailure.
 	FaultCode string
+	// Audit is what audit events may say about the operations; nil hides
+	// every member.
+	Audit *auditrec.View
 	// Codes overrides wireError's Query code for some service error codes:
 	// STS answers ExpiredTokenException where IAM's common code is
 	// ExpiredToken.
@@ -131,6 +143,8 @@ type Config struct {
 	// Regions the deployment serves; GlobalRegion is accepted besides them.
 	Regions []string
 	Logger  *slog.Logger
+	// Audit records every request; nil records nothing.
+	Audit *auditrec.Auditor
 }
 
 // Server is the AWS Query http.Handler.
@@ -141,12 +155,13 @@ type Server struct {
 	princ    Principals
 	regions  map[string]bool
 	log      *slog.Logger
+	audit    *auditrec.Auditor
 }
 
 // New returns a Server.
 func New(cfg Config) *Server {
 	s := &Server{services: map[string]*Service{}, verifier: cfg.Verifier, princ: cfg.Principals,
-		regions: map[string]bool{GlobalRegion: true}, log: cfg.Logger}
+		regions: map[string]bool{GlobalRegion: true}, log: cfg.Logger, audit: cfg.Audit}
 	for _, svc := range cfg.Services {
 		s.services[svc.SigningName] = svc
 		if s.first == nil {
@@ -168,17 +183,30 @@ var _ http.Handler = (*Server)(nil)
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := httpreq.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	svc, action, out, err := s.serve(r, reqID)
+	rec := s.audit.Begin(r, reqID, httpreq.SourceIP(r))
+	svc, action, out, err := s.serve(r, reqID, rec)
 	if svc == nil {
 		svc = s.first
 	}
+	var buf bytes.Buffer
+	if err == nil {
+		if eerr := encodeResponse(&buf, svc.Namespace, action, reqID, out); eerr != nil {
+			err = svcerr.InternalError(eerr)
+		}
+	}
+	if rec != nil {
+		// The event is durable before any answer leaves: if it cannot be,
+		// the operation's output is withheld.
+		var code, msg string
+		if err != nil {
+			code, msg, _, _ = s.wire(svc, err)
+		}
+		if aerr := rec.Finish(r.Context(), code, msg); aerr != nil {
+			err = auditUnavailable(aerr)
+		}
+	}
 	if err != nil {
 		s.writeError(w, svc, action, reqID, err)
-		return
-	}
-	var buf bytes.Buffer
-	if err := encodeResponse(&buf, svc.Namespace, action, reqID, out); err != nil {
-		s.writeError(w, svc, action, reqID, svcerr.InternalError(err))
 		return
 	}
 	h := w.Header()
@@ -188,7 +216,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(buf.Bytes())
 }
 
-func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action string, out any, err error) {
+func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (svc *Service, action string, out any, err error) {
+	if err := rec.Refuse(); err != nil {
+		return nil, "", nil, auditUnavailable(err)
+	}
 	if r.URL.Path != "/" {
 		return nil, "", nil, &httpError{status: http.StatusNotFound, code: "NotFound", msg: "No such resource: " + r.URL.Path}
 	}
@@ -203,7 +234,10 @@ func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action stri
 		if svc, op, form := s.unsignedOp(body); op != nil {
 			c := &auth.Caller{Region: GlobalRegion, SourceIP: httpreq.SourceIP(r), UserAgent: r.UserAgent(),
 				RequestID: reqID, SecureTransport: r.TLS != nil}
-			out, err := op.Handle(r.Context(), c, form)
+			rec.Service(svc.Audit, svc.SigningName, op.Name, auditrec.QueryName, auditrec.QueryName)
+			rec.Region(GlobalRegion)
+			rec.Anonymous("WebIdentityUser")
+			out, err := op.Handle(rec.WithContext(r.Context()), c, form)
 			return svc, op.Name, out, err
 		}
 	}
@@ -215,6 +249,7 @@ func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action stri
 	if svc == nil {
 		return nil, "", nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to correct service: '%s'. ", s.first.SigningName)
 	}
+	rec.Region(res.Region)
 	if !s.regions[res.Region] {
 		return svc, "", nil, svcerr.New(svcerr.InvalidSignature, "Credential should be scoped to a valid region, not '%s'. ", res.Region)
 	}
@@ -227,6 +262,7 @@ func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action stri
 		return svc, "", nil, svcerr.New(svcerr.InvalidQueryParameter, "The request body is not a valid form-encoded query string.")
 	}
 	action = form.Get("Action")
+	rec.Service(svc.Audit, svc.SigningName, action, auditrec.QueryName, auditrec.QueryName)
 	if action == "" {
 		return svc, "", nil, svcerr.New(svcerr.MissingAction, "Missing Action")
 	}
@@ -241,7 +277,8 @@ func (s *Server) serve(r *http.Request, reqID string) (svc *Service, action stri
 		Principal: p, Region: res.Region, SourceIP: httpreq.SourceIP(r), UserAgent: r.UserAgent(),
 		RequestID: reqID, SecureTransport: r.TLS != nil,
 	}
-	out, err = op.Handle(r.Context(), c, form)
+	rec.Caller(c)
+	out, err = op.Handle(rec.WithContext(r.Context()), c, form)
 	return svc, action, out, err
 }
 
@@ -384,28 +421,40 @@ type errorBody struct {
 	RequestID string `xml:"RequestId"`
 }
 
-func (s *Server) writeError(w http.ResponseWriter, svc *Service, action, reqID string, err error) {
-	var body errorBody
-	var status int
-	var receiver bool
-	var he *httpError
+// auditUnavailable is the answer to a request whose audit record cannot be
+// made durable: the service's internal error, its cause only logged.
+func auditUnavailable(err error) error {
+	return &svcerr.Error{Code: svcerr.Internal, Msg: "An internal error occurred: the request could not be recorded in the audit log, so it was not performed. Retry the request.", Err: err}
+}
+
+// wire is how err reaches the client: Query code, message, status and side.
+func (s *Server) wire(svc *Service, err error) (code, msg string, status int, receiver bool) {
 	fault := "InternalFailure"
 	if svc != nil {
 		fault = svc.FaultCode
+	}
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.code, he.msg, he.status, false
+	} else if se := svcerr.As(err); se != nil {
+		code, status, receiver = wireError(se.Code, fault)
+		if svc != nil && svc.Codes[se.Code] != "" {
+			code = svc.Codes[se.Code]
+		}
+		return code, se.Msg, status, receiver
+	}
+	code, status, receiver = wireError(svcerr.Internal, fault)
+	return code, "An internal error occurred. Retry the request.", status, receiver
+}
+
+func (s *Server) writeError(w http.ResponseWriter, svc *Service, action, reqID string, err error) {
+	var body errorBody
+	if svc != nil {
 		body.Xmlns = svc.Namespace
 	}
-	if errors.As(err, &he) {
-		body.Error.Code, body.Error.Message, status = he.code, he.msg, he.status
-	} else if se := svcerr.As(err); se != nil {
-		body.Error.Code, status, receiver = wireError(se.Code, fault)
-		if svc != nil && svc.Codes[se.Code] != "" {
-			body.Error.Code = svc.Codes[se.Code]
-		}
-		body.Error.Message = se.Msg
-	} else {
-		body.Error.Code, status, receiver = wireError(svcerr.Internal, fault)
-		body.Error.Message = "An internal error occurred. Retry the request."
-	}
+	var status int
+	var receiver bool
+	body.Error.Code, body.Error.Message, status, receiver = s.wire(svc, err)
 	if receiver {
 		body.Error.Type = "Receiver"
 	} else {

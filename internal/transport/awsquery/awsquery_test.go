@@ -58,6 +58,9 @@ type noRoles struct{ ids *iam.Store }
 func (noRoles) Role(context.Context, string, string) (*sts.Role, error) {
 	return nil, sts.ErrNoSuchRole
 }
+func (noRoles) UserID(context.Context, string, string) (string, error) {
+	return "", sts.ErrNoSuchUser
+}
 func (d noRoles) Policies(ctx context.Context, p *auth.Principal) ([]*policy.Policy, *policy.Policy, error) {
 	return d.ids.Policies(ctx, p)
 }

@@ -52,6 +52,7 @@ func IAM(s *iamsvc.Service) *Service {
 		Op("ArcaCreateAccountRootAccessKey", s.ArcaCreateAccountRootAccessKey),
 	)
 	svc.FaultCode = "ServiceFailure"
+	svc.Audit = iamView
 	return svc
 }
 
@@ -67,5 +68,6 @@ func STS(s *sts.Service) *Service {
 		Unsigned(Op("AssumeRoleWithWebIdentity", s.AssumeRoleWithWebIdentity)),
 	)
 	svc.Codes = map[svcerr.Code]string{svcerr.ExpiredToken: "ExpiredTokenException"}
+	svc.Audit = stsView
 	return svc
 }

@@ -203,6 +203,12 @@ func (s *Seal) KeyARN() string { return s.keyARN }
 // Type names the seal kind, for status output and config checks.
 func (s *Seal) Type() string { return "awskms" }
 
+// Params are the non-secret settings that identify the wrapping key, for
+// the seal-config record: key_arn and endpoint.
+func (s *Seal) Params() map[string]string {
+	return map[string]string{"key_arn": s.keyARN, "endpoint": s.cfg.Endpoint}
+}
+
 func (s *Seal) where() string {
 	if s.cfg.Endpoint != "" {
 		return s.cfg.Endpoint

@@ -154,6 +154,18 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+func (c Config) params() map[string]string {
+	tok := c.TokenLabel
+	if tok == "" && c.Slot != nil {
+		tok = fmt.Sprintf("slot %d", *c.Slot)
+	}
+	mech := c.Mechanism
+	if mech == "" {
+		mech = MechanismGCM
+	}
+	return map[string]string{"token": tok, "key_label": c.KeyLabel, "mechanism": mech}
+}
+
 // tokenName describes the configured token for messages.
 func (c Config) tokenName() string {
 	if c.TokenLabel != "" {

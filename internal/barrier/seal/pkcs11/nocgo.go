@@ -21,5 +21,8 @@ func (s *Seal) Wrap(context.Context, []byte) ([]byte, error) { return nil, ErrNo
 // Unwrap is unreachable without cgo.
 func (s *Seal) Unwrap(context.Context, []byte) ([]byte, error) { return nil, ErrNoCgo }
 
+// Params are the configuration's identifying settings.
+func (s *Seal) Params() map[string]string { return nil }
+
 // Close does nothing.
 func (s *Seal) Close() error { return nil }

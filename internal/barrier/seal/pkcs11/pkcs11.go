@@ -397,6 +397,10 @@ func (s *Seal) checkKey(sess *session, h p11.ObjectHandle, label string, mech by
 // Type names the seal kind, for status output and config checks.
 func (s *Seal) Type() string { return "pkcs11" }
 
+// Params are the non-secret settings that identify the wrapping key, for
+// the seal-config record: token, key_label, mechanism.
+func (s *Seal) Params() map[string]string { return s.cfg.params() }
+
 // Wrap implements barrier.Wrapper: the token encrypts (GCM) or wraps (KWP)
 // plaintext under the configured key.
 func (s *Seal) Wrap(ctx context.Context, plaintext []byte) ([]byte, error) {

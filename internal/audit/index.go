@@ -1,0 +1,341 @@
+package audit
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Lookup attributes, as CloudTrail's LookupEvents names them.
+const (
+	AttrEventID      = "EventId"
+	AttrEventName    = "EventName"
+	AttrReadOnly     = "ReadOnly"
+	AttrUsername     = "Username"
+	AttrResourceType = "ResourceType"
+	AttrResourceName = "ResourceName"
+	AttrEventSource  = "EventSource"
+	AttrAccessKeyID  = "AccessKeyId"
+)
+
+// indexedAttrs are the attributes kept as posting lists (EventId has its
+// own map).
+var indexedAttrs = []string{AttrEventName, AttrReadOnly, AttrUsername, AttrResourceType, AttrResourceName, AttrEventSource, AttrAccessKeyID}
+
+// Index finds API events by account, lookup attribute and time without
+// reading the log: it keeps, per event, its time and place in the segment
+// files, and per (account, attribute, value) the ascending list of events
+// that have it. It is built by reading the log once at Open and then
+// extended by the writer after every durable batch. Memory is about 60
+// bytes per event plus the distinct values.
+//
+// Only API events (eventType AwsApiCall) are indexed: intent records and
+// the log's own notices are evidence for verification, not answers to
+// lookups.
+type Index struct {
+	dir string
+
+	mu    sync.RWMutex
+	ents  []entry
+	post  map[string][]uint32
+	ids   map[[16]byte]uint32
+	files map[uint32]*os.File
+}
+
+// entry is one indexed event: its time and where its line is.
+type entry struct {
+	time int64 // unix seconds
+	off  int64
+	seg  uint32
+	n    uint32
+}
+
+func newIndex(dir string) *Index {
+	return &Index{dir: dir, post: map[string][]uint32{}, ids: map[[16]byte]uint32{}, files: map[uint32]*os.File{}}
+}
+
+// Len is the number of indexed events.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.ents)
+}
+
+func postKey(account, attr, value string) string {
+	return account + "\x00" + attr + "\x00" + value
+}
+
+// Username is the name CloudTrail's LookupEvents shows for an event's
+// caller: the IAM user's name, "root", a role session's name.
+func (e *Event) Username() string {
+	u := &e.UserIdentity
+	switch {
+	case u.UserName != "":
+		return u.UserName
+	case u.Type == "Root":
+		return "root"
+	case u.Type == "AssumedRole" && u.ARN != "":
+		return u.ARN[strings.LastIndexByte(u.ARN, '/')+1:]
+	}
+	return u.PrincipalID
+}
+
+// Account is the account an event belongs to for lookups.
+func (e *Event) Account() string {
+	if e.RecipientAccountID != "" {
+		return e.RecipientAccountID
+	}
+	return e.UserIdentity.AccountID
+}
+
+// add indexes ev, written at (seg, off) with n bytes (newline excluded).
+// The caller holds mu for writing.
+func (ix *Index) add(ev *Event, seg int, off int64, n int) {
+	if ev.EventType != "AwsApiCall" {
+		return
+	}
+	t, _ := time.Parse(time.RFC3339, ev.EventTime)
+	ord := uint32(len(ix.ents))
+	ix.ents = append(ix.ents, entry{time: t.Unix(), off: off, seg: uint32(seg), n: uint32(n)})
+	acct := ev.Account()
+	put := func(attr, v string) {
+		if v == "" {
+			return
+		}
+		k := postKey(acct, attr, v)
+		l := ix.post[k]
+		if len(l) > 0 && l[len(l)-1] == ord {
+			return
+		}
+		ix.post[k] = append(l, ord)
+	}
+	put("", "*")
+	put(AttrEventName, ev.EventName)
+	put(AttrReadOnly, strconv.FormatBool(ev.ReadOnly))
+	put(AttrUsername, ev.Username())
+	put(AttrEventSource, ev.EventSource)
+	put(AttrAccessKeyID, ev.UserIdentity.AccessKeyID)
+	for _, r := range ev.Resources {
+		put(AttrResourceType, r.Type)
+		put(AttrResourceName, r.ARN)
+	}
+	if id, ok := parseUUID(ev.EventID); ok {
+		ix.ids[id] = ord
+	}
+}
+
+func parseUUID(s string) ([16]byte, bool) {
+	var out [16]byte
+	h := strings.ReplaceAll(s, "-", "")
+	if len(h) != 32 {
+		return out, false
+	}
+	if _, err := hex.Decode(out[:], []byte(h)); err != nil {
+		return out, false
+	}
+	return out, true
+}
+
+// Query is one lookup.
+type Query struct {
+	// Account limits results to one account's events; "" means every
+	// account (operators, offline).
+	Account string
+	// Attr and Value are at most one lookup attribute (CloudTrail allows
+	// one); Attr "" matches every event.
+	Attr, Value string
+	// Start and End bound eventTime, inclusive; zero means unbounded.
+	Start, End time.Time
+	// Max is the page size (default 50).
+	Max int
+	// Before continues a previous page: only events older than this
+	// position (a Page's Next) are returned. 0 starts at the newest.
+	Before uint64
+}
+
+// Page is a lookup's result: raw event lines, newest first, and the
+// position to continue from (0 when there is no more).
+type Page struct {
+	Events [][]byte
+	Next   uint64
+}
+
+// ErrUnknownAttribute is returned for a lookup attribute that is not indexed.
+var ErrUnknownAttribute = errors.New("audit: unknown lookup attribute")
+
+// timeSlack is how far out of time order events may be written: a
+// request's time is taken when it arrives and the event is appended when
+// it ends.
+const timeSlack = 5 * 60
+
+// Lookup returns the newest events that match q.
+func (ix *Index) Lookup(q Query) (Page, error) {
+	if q.Max <= 0 {
+		q.Max = 50
+	}
+	ix.mu.RLock()
+	var list []uint32
+	switch q.Attr {
+	case AttrEventID:
+		if id, ok := parseUUID(q.Value); ok {
+			if o, ok := ix.ids[id]; ok {
+				list = []uint32{o}
+			}
+		}
+	case "":
+		list = ix.postings(q.Account, "", "*")
+	default:
+		if !slices.Contains(indexedAttrs, q.Attr) {
+			ix.mu.RUnlock()
+			return Page{}, ErrUnknownAttribute
+		}
+		list = ix.postings(q.Account, q.Attr, q.Value)
+	}
+	ents := ix.ents
+	ix.mu.RUnlock()
+
+	hi := len(list) // candidates are list[:hi]
+	if q.Before > 0 {
+		hi, _ = slices.BinarySearch(list, uint32(q.Before))
+	}
+	if !q.End.IsZero() {
+		end := q.End.Unix() + timeSlack
+		hi, _ = slices.BinarySearchFunc(list[:hi], end, func(o uint32, t int64) int {
+			if ents[o].time <= t {
+				return -1
+			}
+			return 1
+		})
+	}
+	var page Page
+	var want []entry
+	for i := hi - 1; i >= 0; i-- {
+		e := ents[list[i]]
+		if !q.Start.IsZero() && e.time < q.Start.Unix() {
+			if e.time < q.Start.Unix()-timeSlack {
+				break
+			}
+			continue
+		}
+		if !q.End.IsZero() && e.time > q.End.Unix() {
+			continue
+		}
+		if len(want) == q.Max {
+			page.Next = uint64(list[i]) + 1
+			break
+		}
+		want = append(want, e)
+	}
+	for _, e := range want {
+		b, err := ix.read(e)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // pruned by retention
+		}
+		if err != nil {
+			return Page{}, err
+		}
+		if q.Account != "" && q.Attr == AttrEventID {
+			// Event IDs are indexed for every account at once.
+			var ev Event
+			if json.Unmarshal(b, &ev) != nil || ev.Account() != q.Account {
+				continue
+			}
+		}
+		page.Events = append(page.Events, b)
+	}
+	return page, nil
+}
+
+func (ix *Index) postings(account, attr, value string) []uint32 {
+	if account != "" {
+		return ix.post[postKey(account, attr, value)]
+	}
+	// Every account: merge the lists (operators and offline use only).
+	var out []uint32
+	for k, l := range ix.post {
+		if p := strings.SplitN(k, "\x00", 3); len(p) == 3 && p[1] == attr && p[2] == value {
+			out = append(out, l...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// read returns an indexed event's line.
+func (ix *Index) read(e entry) ([]byte, error) {
+	ix.mu.Lock()
+	f := ix.files[e.seg]
+	if f == nil {
+		var err error
+		f, err = os.Open(filepath.Join(ix.dir, segmentName(int(e.seg))))
+		if err != nil {
+			ix.mu.Unlock()
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		ix.files[e.seg] = f
+	}
+	ix.mu.Unlock()
+	b := make([]byte, e.n)
+	if _, err := f.ReadAt(b, e.off); err != nil {
+		return nil, fmt.Errorf("audit: read event: %w", err)
+	}
+	return b, nil
+}
+
+func (ix *Index) close() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for k, f := range ix.files {
+		f.Close()
+		delete(ix.files, k)
+	}
+}
+
+// build indexes every segment of the log.
+func (ix *Index) build() error {
+	segs, err := segments(ix.dir)
+	if err != nil {
+		return err
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, n := range segs {
+		var off int64
+		err := eachLine(filepath.Join(ix.dir, segmentName(n)), func(_ int, line []byte, terminated bool) {
+			start := off
+			off += int64(len(line))
+			if terminated {
+				off++
+			}
+			var e Event
+			if json.Unmarshal(line, &e) == nil {
+				ix.add(&e, n, start, len(line))
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenIndex indexes the log in dir for reading without a server (arca
+// audit search). Close it when done.
+func OpenIndex(dir string) (*Index, error) {
+	ix := newIndex(dir)
+	if err := ix.build(); err != nil {
+		return nil, fmt.Errorf("audit: index: %w", err)
+	}
+	return ix, nil
+}
+
+// Close releases the segment files a reading index holds open.
+func (ix *Index) Close() { ix.close() }

@@ -1,0 +1,430 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/spf13/cobra"
+
+	"github.com/arca-kms/arca/internal/audit"
+	"github.com/arca-kms/arca/internal/auditkey"
+	"github.com/arca-kms/arca/internal/server"
+)
+
+// auditCmd is `arca audit`: verify, read and search an audit log directory
+// without a server, and fetch or rotate the signing keys of a running one.
+func auditCmd(stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify, tail and search the audit log; show or rotate its signing keys",
+		Long: `Work with Arca's audit log.
+
+verify, tail and search read a log directory (DIR, default
+./arca-data/audit) and need no server. public-key reads DIR's
+public-keys.pem, or with --endpoint asks a running server. rotate-key asks a
+running server (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY:
+the operator account's root).`,
+	}
+	cmd.AddCommand(auditVerifyCmd(stdout, stderr), auditPublicKeyCmd(stdout), auditTailCmd(stdout), auditSearchCmd(stdout), auditRotateCmd(stdout))
+	return cmd
+}
+
+const defaultAuditDir = "./arca-data/audit"
+
+func auditDir(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return defaultAuditDir
+}
+
+// parseTime accepts RFC 3339 or a date.
+func parseTime(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usageError{fmt.Errorf("--%s %q: want RFC 3339 (2026-12-03T18:00:00Z) or a date (2026-12-03)", flag, v)}
+}
+
+func auditVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
+	var from, to, keyFile string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify [DIR]",
+		Short: "Verify the audit log's hash chain and signed checkpoints offline",
+		Long: `Verify every record's hash, the chain's links and order, and every
+checkpoint's Ed25519 signature. Each problem is reported with its kind
+(modified, deleted, reordered, torn, truncated, bad-checkpoint), file, line
+and sequence number; notices (torn-recovered: a torn write found and cut
+off at a restart; unanchored: records after the last checkpoint) do not
+fail verification. The exit status is 1 if anything fails.
+
+--public-key names a PEM file of trusted keys (arca audit public-key
+output). Without it DIR/public-keys.pem is used, which proves integrity
+only as far as that file can be trusted: keep a copy elsewhere.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := auditDir(args)
+			f, err := parseTime("from", from)
+			if err != nil {
+				return err
+			}
+			t, err := parseTime("to", to)
+			if err != nil {
+				return err
+			}
+			if keyFile == "" {
+				keyFile = filepath.Join(dir, server.PublicKeysFile)
+				fmt.Fprintf(stderr, "arca: no --public-key given; trusting %s\n", keyFile)
+			}
+			pemData, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fmt.Errorf("public keys: %w", err)
+			}
+			keys, err := auditkey.ParsePEM(pemData)
+			if err != nil {
+				return fmt.Errorf("%s: %w", keyFile, err)
+			}
+			if _, err := os.Stat(dir); err != nil {
+				return err
+			}
+			rep, err := audit.VerifyRange(dir, keys, f, t)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				enc.Encode(rep)
+			} else {
+				for _, p := range rep.Problems {
+					where := p.Segment
+					if p.Line > 0 {
+						where += fmt.Sprintf(" line %d", p.Line)
+					}
+					if p.Sequence > 0 {
+						where += fmt.Sprintf(" (record %d)", p.Sequence)
+					}
+					sev := "ERROR"
+					if !p.Fatal() {
+						sev = "notice"
+					}
+					fmt.Fprintf(stdout, "%s %s: %s: %s\n", sev, p.Kind, strings.TrimSpace(where), p.Detail)
+				}
+			}
+			if !rep.OK() {
+				n := 0
+				for _, p := range rep.Problems {
+					if p.Fatal() {
+						n++
+					}
+				}
+				return fmt.Errorf("audit log %s FAILED verification: %d problem(s) in %d records, %d checkpoints", dir, n, rep.Events, rep.Checkpoints)
+			}
+			if !asJSON {
+				fmt.Fprintf(stdout, "OK: %d records (last sequence %d), %d checkpoints verified\n", rep.Events, rep.LastSeq, rep.Checkpoints)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&from, "from", "", "verify records from this time (RFC 3339)")
+	fl.StringVar(&to, "to", "", "verify records up to this time (RFC 3339)")
+	fl.StringVar(&keyFile, "public-key", "", "PEM file of trusted checkpoint public keys")
+	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func auditPublicKeyCmd(stdout io.Writer) *cobra.Command {
+	var endpoint, region string
+	cmd := &cobra.Command{
+		Use:   "public-key [DIR]",
+		Short: "Print the audit log's checkpoint public keys (current and old), as PEM",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if endpoint != "" {
+				out, err := cloudTrailCall(cmd.Context(), endpoint, region, "ArcaGetAuditPublicKeys")
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(stdout, out["PublicKeysPem"])
+				return nil
+			}
+			b, err := os.ReadFile(filepath.Join(auditDir(args), server.PublicKeysFile))
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(b)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "ask this running server instead of reading DIR")
+	cmd.Flags().StringVar(&region, "region", "us-east-1", "signing region")
+	return cmd
+}
+
+func auditRotateCmd(stdout io.Writer) *cobra.Command {
+	var endpoint, region string
+	cmd := &cobra.Command{
+		Use:   "rotate-key",
+		Short: "Make a new audit signing key current on a running server; prints every public key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := cloudTrailCall(cmd.Context(), endpoint, region, "ArcaRotateAuditSigningKey")
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(stdout, out["PublicKeysPem"])
+			return nil
+		},
+	}
+	def := os.Getenv("ARCA_ADDR")
+	if def == "" {
+		def = "http://127.0.0.1:4599"
+	}
+	cmd.Flags().StringVar(&endpoint, "endpoint", def, "server URL (default $ARCA_ADDR)")
+	cmd.Flags().StringVar(&region, "region", "us-east-1", "signing region")
+	return cmd
+}
+
+// cloudTrailCall sends one of Arca's CloudTrail extension operations.
+func cloudTrailCall(ctx context.Context, endpoint, region, op string) (map[string]any, error) {
+	creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+		return nil, usageError{errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")}
+	}
+	body := []byte("{}")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."+op)
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "cloudtrail", region, time.Now()); err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("%s: HTTP %d: %w", op, resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %v: %v", op, out["__type"], out["message"])
+	}
+	return out, nil
+}
+
+func auditTailCmd(stdout io.Writer) *cobra.Command {
+	var n int
+	var follow, all bool
+	cmd := &cobra.Command{
+		Use:   "tail [DIR]",
+		Short: "Print the last events of the audit log, and with -f follow new ones",
+		Long: `Print the last N events (JSON lines) of the audit log. Intent records and
+the log's own notices are left out unless --all. With -f, keep printing
+events as they are written (across new segments) until interrupted.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return tailLog(cmd.Context(), auditDir(args), n, follow, all, stdout)
+		},
+	}
+	cmd.Flags().IntVarP(&n, "lines", "n", 10, "how many events to print first")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
+	cmd.Flags().BoolVar(&all, "all", false, "include intent records and the log's notices")
+	return cmd
+}
+
+// segmentFiles lists DIR's segment files in order.
+func segmentFiles(dir string) ([]string, error) {
+	m, err := filepath.Glob(filepath.Join(dir, "segment-*.jsonl"))
+	slices.Sort(m)
+	return m, err
+}
+
+func isAPIEvent(line []byte) bool {
+	return bytes.Contains(line, []byte(`"eventType":"AwsApiCall"`))
+}
+
+func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writer) error {
+	segs, err := segmentFiles(dir)
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 && !follow {
+		return fmt.Errorf("%s: no audit segments", dir)
+	}
+	// The last n events: read segments from the newest back until enough.
+	var last [][]byte
+	for i := len(segs) - 1; i >= 0 && len(last) < n; i-- {
+		b, err := os.ReadFile(segs[i])
+		if err != nil {
+			return err
+		}
+		var lines [][]byte
+		for _, l := range bytes.Split(b, []byte{'\n'}) {
+			if len(l) > 0 && (all || isAPIEvent(l)) {
+				lines = append(lines, l)
+			}
+		}
+		last = append(lines, last...)
+	}
+	if len(last) > n {
+		last = last[len(last)-n:]
+	}
+	for _, l := range last {
+		fmt.Fprintf(w, "%s\n", l)
+	}
+	if !follow {
+		return nil
+	}
+	cur := ""
+	var off int64
+	if len(segs) > 0 {
+		cur = segs[len(segs)-1]
+		st, err := os.Stat(cur)
+		if err != nil {
+			return err
+		}
+		off = st.Size()
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var partial []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if cur != "" {
+			f, err := os.Open(cur)
+			if err != nil {
+				return err
+			}
+			f.Seek(off, io.SeekStart)
+			r := bufio.NewReader(f)
+			for {
+				line, err := r.ReadBytes('\n')
+				off += int64(len(line))
+				if err != nil {
+					partial = append(partial, line...)
+					break
+				}
+				line = append(partial, line...)
+				partial = nil
+				line = bytes.TrimSuffix(line, []byte{'\n'})
+				if all || isAPIEvent(line) {
+					fmt.Fprintf(w, "%s\n", line)
+				}
+			}
+			f.Close()
+		}
+		segs, err := segmentFiles(dir)
+		if err != nil {
+			return err
+		}
+		if len(segs) > 0 && segs[len(segs)-1] > cur && len(partial) == 0 {
+			// The writer moved on: finish with the next segment.
+			next := segs[len(segs)-1]
+			if cur != "" {
+				if i := slices.Index(segs, cur); i >= 0 && i+1 < len(segs) {
+					next = segs[i+1]
+				}
+			}
+			cur, off = next, 0
+		}
+	}
+}
+
+func auditSearchCmd(stdout io.Writer) *cobra.Command {
+	var attr, value, account, from, to string
+	var max int
+	var eventName, user, resource, source, akid, eventID, rtype string
+	cmd := &cobra.Command{
+		Use:   "search [DIR]",
+		Short: "Find events in an audit log directory by user, resource, event name...",
+		Long: `Find events offline, as CloudTrail's LookupEvents would: by at most one of
+--event-name, --user, --resource (ARN), --resource-type, --event-source,
+--access-key-id or --event-id, within --from/--to, newest first, as JSON
+lines. --account limits the results to one account.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set := 0
+			for _, p := range []struct{ a, v string }{{audit.AttrEventName, eventName}, {audit.AttrUsername, user},
+				{audit.AttrResourceName, resource}, {audit.AttrResourceType, rtype}, {audit.AttrEventSource, source},
+				{audit.AttrAccessKeyID, akid}, {audit.AttrEventID, eventID}} {
+				if p.v != "" {
+					attr, value = p.a, p.v
+					set++
+				}
+			}
+			if set > 1 {
+				return usageError{errors.New("search: give at most one of the lookup attributes")}
+			}
+			f, err := parseTime("from", from)
+			if err != nil {
+				return err
+			}
+			t, err := parseTime("to", to)
+			if err != nil {
+				return err
+			}
+			ix, err := audit.OpenIndex(auditDir(args))
+			if err != nil {
+				return err
+			}
+			defer ix.Close()
+			page, err := ix.Lookup(audit.Query{Account: account, Attr: attr, Value: value, Start: f, End: t, Max: max})
+			if err != nil {
+				return err
+			}
+			for _, e := range page.Events {
+				fmt.Fprintf(stdout, "%s\n", e)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&eventName, "event-name", "", "event name, e.g. Encrypt")
+	fl.StringVar(&user, "user", "", "user name (root, an IAM user's name, a role session's name)")
+	fl.StringVar(&resource, "resource", "", "resource ARN")
+	fl.StringVar(&rtype, "resource-type", "", "resource type, e.g. AWS::KMS::Key")
+	fl.StringVar(&source, "event-source", "", "event source, e.g. kms.amazonaws.com")
+	fl.StringVar(&akid, "access-key-id", "", "access key ID")
+	fl.StringVar(&eventID, "event-id", "", "event ID")
+	fl.StringVar(&account, "account", "", "only this account's events")
+	fl.StringVar(&from, "from", "", "events from this time (RFC 3339)")
+	fl.StringVar(&to, "to", "", "events up to this time (RFC 3339)")
+	fl.IntVar(&max, "max", 50, "how many events")
+	return cmd
+}

@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/arca-kms/arca/internal/audit"
+	"github.com/arca-kms/arca/internal/auditkey"
+	"github.com/arca-kms/arca/internal/config"
+	"github.com/arca-kms/arca/internal/trail"
+	"github.com/arca-kms/arca/internal/transport/auditrec"
+)
+
+// PublicKeysFile is written into the audit directory at start and after a
+// rotation: the signing keys' public halves, for `arca audit verify` and
+// `arca audit public-key` without a running server. An auditor should
+// still compare it with a copy kept elsewhere: whoever can rewrite the log
+// can rewrite this file too.
+const PublicKeysFile = "public-keys.pem"
+
+// auditLog is the audit log as the server wires it: nil fields when audit
+// is switched off.
+type auditLog struct {
+	dir     string
+	log     *audit.Log
+	keys    *auditkey.Store
+	auditor *auditrec.Auditor
+	// extras are the sinks and retention (auditsinks.go).
+	extras *auditExtras
+}
+
+func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *slog.Logger) (*auditLog, error) {
+	if !cfg.Audit {
+		log.Warn("AUDIT LOG SWITCHED OFF: requests are not recorded (audit: false)")
+		return &auditLog{}, nil
+	}
+	a := &auditLog{dir: cfg.AuditPath(), keys: auditkey.New(b)}
+	key, err := a.keys.Current(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	extras, err := newAuditExtras(cfg, a.dir, log)
+	if err != nil {
+		return nil, fmt.Errorf("audit sinks: %w", err)
+	}
+	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log,
+		Durable: extras.durable()})
+	if err != nil {
+		extras.close()
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	a.extras = extras
+	if err := a.writePublicKeys(ctx); err != nil {
+		a.log.Close()
+		return nil, err
+	}
+	a.auditor = auditrec.New(a.log, cfg.AccountID)
+	log.Info("audit log open", "dir", a.dir, "events", a.log.Index().Len())
+	return a, nil
+}
+
+// start runs the sinks and retention in the background until ctx ends.
+func (a *auditLog) start(ctx context.Context, now func() time.Time) {
+	if a.extras != nil {
+		a.extras.start(ctx, a.keys.Current, now)
+	}
+}
+
+func (a *auditLog) index() trail.Index {
+	if a.log == nil {
+		return nil
+	}
+	return a.log.Index()
+}
+
+func (a *auditLog) publicKeys(ctx context.Context) ([]byte, error) {
+	if a.keys == nil {
+		return nil, fmt.Errorf("audit is switched off")
+	}
+	keys, err := a.keys.Public(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return auditkey.PEM(keys), nil
+}
+
+func (a *auditLog) writePublicKeys(ctx context.Context) error {
+	pem, err := a.publicKeys(ctx)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(a.dir, PublicKeysFile+".tmp")
+	if err := os.WriteFile(tmp, pem, 0o644); err != nil {
+		return fmt.Errorf("audit public keys: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(a.dir, PublicKeysFile))
+}
+
+// rotate makes a new signing key current: stored under the barrier first,
+// then used by the log after a last checkpoint signed with the old key.
+func (a *auditLog) rotate(ctx context.Context) error {
+	if a.log == nil {
+		return fmt.Errorf("audit is switched off")
+	}
+	key, err := a.keys.Rotate(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.log.SetKey(key); err != nil {
+		return err
+	}
+	return a.writePublicKeys(ctx)
+}
+
+func (a *auditLog) close(log *slog.Logger) {
+	if a.log == nil {
+		return
+	}
+	if err := a.log.Close(); err != nil {
+		log.Error("audit log close", "error", err)
+	}
+	a.extras.close()
+}
