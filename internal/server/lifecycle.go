@@ -61,7 +61,8 @@ type buildFunc func(ctx context.Context) (*services, error)
 // shares or keys.
 type OperatorEvent struct {
 	// Op is init, unseal, seal, rekey-init, rekey-update, rekey-cancel,
-	// rotate-root or backup.
+	// rotate-root, backup, migrate-seal/init, migrate-seal/update, or
+	// migrate-seal (a migration committed or failed at start or unseal).
 	Op string
 	// Outcome is "ok", "progress" (a share was accepted, threshold not
 	// yet met), "denied" or "failed".
