@@ -106,6 +106,10 @@ type Config struct {
 	AuditSinks []AuditSink `yaml:"audit_sinks"`
 	// AuditRetention prunes audit records older than this (0 keeps all).
 	AuditRetention Duration `yaml:"audit_retention"`
+	// AuditSegmentMaxBytes starts a new audit segment past this size (0:
+	// the log's default, 64 MiB). Retention removes whole segments, so it
+	// sets retention's granularity. YAML only.
+	AuditSegmentMaxBytes int64 `yaml:"audit_segment_max_bytes"`
 	// PostureAccessKeyMaxAge flags access keys older than this.
 	PostureAccessKeyMaxAge Duration `yaml:"posture_access_key_max_age"`
 	// Rotators are the secret rotators RotationLambdaARN selects (YAML
