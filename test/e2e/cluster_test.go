@@ -78,7 +78,7 @@ func TestClusterDisableVisibleEverywhere(t *testing.T) {
 			t.Fatalf("node %d Encrypt: %v", i, err)
 		}
 	}
-	const trials = 30
+	const trials = 50
 	var worst time.Duration
 	var all []time.Duration
 	for trial := range trials {
@@ -195,7 +195,7 @@ func TestClusterSchedulerFailover(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, nil, 3)
 	cl := c.nodes[0].client("us-east-1")
-	const keys = 40
+	const keys = 150
 	var ids []string
 	for range keys {
 		m := createKey(t, cl, nil)
@@ -214,7 +214,17 @@ func TestClusterSchedulerFailover(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(40 * time.Millisecond) // mid-sweep
+	// The sweep goes through keys in ID order: kill the leader as soon as
+	// the first key's rotation is visible, mid-sweep.
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	watch := c.nodes[(lead+1)%3].client("us-east-1")
+	for start := time.Now(); time.Since(start) < 10*time.Second; {
+		lr, err := watch.ListKeyRotations(bg(), &kms.ListKeyRotationsInput{KeyId: aws.String(sorted[0])})
+		if err == nil && len(lr.Rotations) > 0 {
+			break
+		}
+	}
 	c.nodes[lead].kill()
 	killed := time.Now()
 	wg.Wait()
