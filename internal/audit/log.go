@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,9 +88,31 @@ type Log struct {
 func (l *Log) Index() *Index { return l.index }
 
 type appendReq struct {
-	ev  *Event
-	err chan error
+	ev *Event
+	// body is ev's encoding up to its chain fields, made by the caller so
+	// that the writer, which every event passes through, only splices in
+	// the sequence and hashes (nil: the writer encodes the whole event).
+	body []byte
+	err  chan error
 }
+
+// isHash reports whether s is a lowercase hex SHA-256, which encodes in
+// JSON as itself.
+func isHash(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// chainTail is how encoding/json ends an event whose chain fields are
+// zero: the chain fields are the struct's last three.
+const chainTail = `"arcaSequence":0,"arcaPreviousHash":"","arcaHash":""}`
 
 // KeyID names a checkpoint signing key: the first 16 hex digits of the
 // SHA-256 of its public key.
@@ -281,6 +304,16 @@ func syncDir(dir string) error {
 // the event is not in the log and the request it describes must fail.
 func (l *Log) Append(ctx context.Context, ev *Event) error {
 	r := &appendReq{ev: ev, err: make(chan error, 1)}
+	ev.EventVersion = EventVersion
+	if ev.EventTime == "" {
+		ev.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
+	}
+	ev.Sequence, ev.PreviousHash, ev.Hash = 0, "", ""
+	if b, err := json.Marshal(ev); err != nil {
+		return fmt.Errorf("audit: encode event: %w", err)
+	} else if body, ok := bytes.CutSuffix(b, []byte(chainTail)); ok {
+		r.body = body
+	}
 	select {
 	case <-l.done:
 		return ErrClosed
@@ -363,27 +396,31 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 		}
 		// One encoding serves both the hash and the line: the canonical
 		// form ends with the empty hash, which is filled in place.
-		e.Hash = ""
-		canon, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("audit: encode event: %w", err)
-		}
-		sum := sha256.New()
-		sum.Write([]byte(e.PreviousHash))
-		sum.Write(canon)
-		h := hex.EncodeToString(sum.Sum(nil))
-		e.Hash = h
 		n := buf.Len()
-		if body, ok := bytes.CutSuffix(canon, []byte(`"arcaHash":""}`)); ok {
-			buf.Write(body)
-			buf.WriteString(`"arcaHash":"` + h + `"}`)
+		if r.body != nil && isHash(prev) {
+			buf.Write(r.body)
+			buf.WriteString(`"arcaSequence":` + strconv.FormatUint(seq, 10) + `,"arcaPreviousHash":"` + prev + `","arcaHash":"`)
+			sum := sha256.New()
+			sum.Write([]byte(prev))
+			sum.Write(buf.Bytes()[n:])
+			sum.Write([]byte(`"}`))
+			e.Hash = hex.EncodeToString(sum.Sum(nil))
+			buf.WriteString(e.Hash + `"}`)
 		} else {
+			// A log continued from a foreign last record, or an event
+			// encoded here: the plain way.
+			h, err := e.computeHash()
+			if err != nil {
+				return err
+			}
+			e.Hash = h
 			line, err := json.Marshal(e)
 			if err != nil {
 				return err
 			}
 			buf.Write(line)
 		}
+		h := e.Hash
 		lens = append(lens, buf.Len()-n)
 		buf.WriteByte('\n')
 		prev = h
