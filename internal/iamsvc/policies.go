@@ -27,12 +27,24 @@ func checkIdentityPolicy(doc string) (*policy.Policy, error) {
 // up) in an inline policy just stored, as PutKeyPolicy does for key
 // policies: AWS accepts the policy, but an operator should know.
 func (s *Service) lintIdentityPolicy(c *auth.Caller, owner, name string, p *policy.Policy) {
-	for _, f := range policy.Lint(p, policy.KindIdentity, policy.WithAccount(c.Account)) {
+	s.lintPolicy(c, policy.KindIdentity, "identity policy lint", owner, name, p)
+}
+
+// lintPolicy logs p's findings of low severity and up as msg; owner is the
+// user or role the policy belongs to, name the inline policy's name ("" for
+// a trust policy).
+func (s *Service) lintPolicy(c *auth.Caller, kind policy.Kind, msg, owner, name string, p *policy.Policy) {
+	for _, f := range policy.Lint(p, kind, policy.WithAccount(c.Account)) {
 		if f.Severity < policy.Low {
 			continue
 		}
-		s.log.Warn("identity policy lint", "owner", owner, "policy", name, "principal", c.ARN, "finding", f.ID,
-			"severity", f.Severity.String(), "statement", f.Statement, "sid", f.Sid, "message", f.Message, "fix", f.Fix)
+		attrs := []any{"owner", owner}
+		if name != "" {
+			attrs = append(attrs, "policy", name)
+		}
+		attrs = append(attrs, "principal", c.ARN, "finding", f.ID, "severity", f.Severity.String(),
+			"statement", f.Statement, "sid", f.Sid, "message", f.Message, "fix", f.Fix)
+		s.log.Warn(msg, attrs...)
 	}
 }
 

@@ -39,14 +39,15 @@ func (s *Service) loadRole(ctx context.Context, c *auth.Caller, action, name str
 
 // checkTrustPolicy validates a role trust policy document: the API's member
 // constraints, then AWS's grammar and size quota for trust policies.
-func checkTrustPolicy(field, doc string) error {
+func checkTrustPolicy(field, doc string) (*policy.Policy, error) {
 	if err := checkDocument(field, doc); err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := policy.ParseWith([]byte(doc), policy.Options{Kind: policy.KindTrust}); err != nil {
-		return policyErr(err)
+	p, err := policy.ParseWith([]byte(doc), policy.Options{Kind: policy.KindTrust})
+	if err != nil {
+		return nil, policyErr(err)
 	}
-	return nil
+	return p, nil
 }
 
 // CreateRole creates a role.
@@ -71,7 +72,8 @@ func (s *Service) CreateRole(ctx context.Context, c *auth.Caller, in *CreateRole
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	if err := checkTrustPolicy("assumeRolePolicyDocument", in.AssumeRolePolicyDocument); err != nil {
+	trustPolicy, err := checkTrustPolicy("assumeRolePolicyDocument", in.AssumeRolePolicyDocument)
+	if err != nil {
 		return nil, err
 	}
 	if in.PermissionsBoundary != "" {
@@ -89,6 +91,7 @@ func (s *Service) CreateRole(ctx context.Context, c *auth.Caller, in *CreateRole
 	if err := s.ids.CreateRole(ctx, r); err != nil {
 		return nil, s.storeErr(err, ref{role: in.RoleName, account: c.Account})
 	}
+	s.lintPolicy(c, policy.KindTrust, "trust policy lint", r.ARN, "", trustPolicy)
 	out := roleOut(r, true)
 	return &RoleOutput{Role: &out}, nil
 }
@@ -149,10 +152,12 @@ func (s *Service) UpdateAssumeRolePolicy(ctx context.Context, c *auth.Caller, in
 	if err := requireName("roleName", in.RoleName, maxRoleName); err != nil {
 		return nil, err
 	}
-	if err := checkTrustPolicy("policyDocument", in.PolicyDocument); err != nil {
+	trustPolicy, err := checkTrustPolicy("policyDocument", in.PolicyDocument)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.loadRole(ctx, c, ActUpdateAssumeRolePolicy, in.RoleName); err != nil {
+	r, err := s.loadRole(ctx, c, ActUpdateAssumeRolePolicy, in.RoleName)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := s.ids.UpdateRole(ctx, c.Account, in.RoleName, func(r *iam.Role) error {
@@ -161,6 +166,7 @@ func (s *Service) UpdateAssumeRolePolicy(ctx context.Context, c *auth.Caller, in
 	}); err != nil {
 		return nil, s.storeErr(err, ref{role: in.RoleName})
 	}
+	s.lintPolicy(c, policy.KindTrust, "trust policy lint", r.ARN, "", trustPolicy)
 	return &Empty{}, nil
 }
 

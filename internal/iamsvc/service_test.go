@@ -542,10 +542,17 @@ func TestPolicyLintWarnings(t *testing.T) {
 	_, err = f.s.PutRolePolicy(f.ctx, f.root, &PutRolePolicyInput{RoleName: "lint", PolicyName: "escalate",
 		PolicyDocument: doc(`{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}`)})
 	f.must(t, err)
+	open := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}`
+	_, err = f.s.UpdateAssumeRolePolicy(f.ctx, f.root, &UpdateAssumeRolePolicyInput{RoleName: "lint", PolicyDocument: open})
+	f.must(t, err)
+	_, err = f.s.CreateRole(f.ctx, f.root, &CreateRoleInput{RoleName: "open", AssumeRolePolicyDocument: open})
+	f.must(t, err)
 	log := buf.String()
 	for _, want := range []string{
 		`msg="identity policy lint" owner=arn:aws:iam::111122223333:user/lint policy=broad`, "finding=" + policy.LintWildcardAction,
 		`owner=arn:aws:iam::111122223333:role/lint policy=escalate`, "finding=" + policy.LintEscalation,
+		`msg="trust policy lint" owner=arn:aws:iam::111122223333:role/lint principal=`,
+		`msg="trust policy lint" owner=arn:aws:iam::111122223333:role/open principal=`, "finding=" + policy.LintPublicPrincipal,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)

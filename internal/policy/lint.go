@@ -132,11 +132,14 @@ func Lint(p *Policy, kind Kind, opts ...LintOption) []Finding {
 			add(i, LintNegatedGrant, Medium, "Allow with NotAction or NotResource grants everything not listed, including actions and resources added later",
 				"list the allowed actions and resources with Action and Resource instead")
 		}
-		if other := s.otherAccount(cfg.account); other != "" && s.allResources() {
+		// A trust policy's Resource is implicitly its own role, never "*"
+		// in the sense these two rules mean.
+		trust := kind == KindTrust
+		if other := s.otherAccount(cfg.account); other != "" && s.allResources() && !trust {
 			add(i, LintCrossAccountAll, Medium, fmt.Sprintf("Resource \"*\" is granted to %s, outside this account", other),
 				"grant the other account only the actions it needs, and restrict it with conditions such as kms:ViaService or aws:PrincipalArn")
 		}
-		if s.allResources() {
+		if s.allResources() && !trust {
 			for _, a := range escalationActions {
 				if s.actionMatches(a) {
 					add(i, LintEscalation, High, fmt.Sprintf("%s on every resource lets the principal escalate its own privileges", a),

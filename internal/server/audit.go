@@ -48,7 +48,7 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 		return nil, fmt.Errorf("audit sinks: %w", err)
 	}
 	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log,
-		Durable: extras.durable()})
+		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes})
 	if err != nil {
 		extras.close()
 		return nil, fmt.Errorf("audit log: %w", err)

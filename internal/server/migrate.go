@@ -151,9 +151,13 @@ func (c *core) finishMigration(ctx context.Context) (barrier.Wrapper, error) {
 	if err != nil {
 		return nil, err
 	}
+	ev := OperatorEvent{Op: "migrate-seal", Detail: "from " + m.from + " to " + m.config.Type}
 	if err := c.b.RewrapWithSealConfig(ctx, m.to, enc); err != nil {
-		return nil, fmt.Errorf("seal migration from %s to %s: %w (nothing was changed; the %s seal still opens the data)", m.from, m.config.Type, err, m.from)
+		err = fmt.Errorf("seal migration from %s to %s: %w (nothing was changed; the %s seal still opens the data)", m.from, m.config.Type, err, m.from)
+		c.emit(ctx, ev, err)
+		return nil, err
 	}
+	c.emit(ctx, ev, nil)
 	c.migrate = nil
 	c.auto, c.autoType = m.to, m.config.Type
 	c.log.Warn("seal migrated: the root key is now wrapped by the new seal; the old seal no longer opens this data, but still opens backups made before now",

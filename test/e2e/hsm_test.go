@@ -162,8 +162,33 @@ func TestPKCS11AutoUnseal(t *testing.T) {
 			if !strings.Contains(s.logTail(200), "auto-unsealed") {
 				t.Error("log does not say the server auto-unsealed")
 			}
+			// rotate-root wraps the grown keyring with the HSM key; seal,
+			// then unseal with no share (the HSM again).
+			if err := s.operator(t, &in, "", nil, "rotate-root"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.operator(t, &in, "", nil, "seal"); err != nil {
+				t.Fatal(err)
+			}
+			if code, st := s.health(t); code != http.StatusServiceUnavailable || st != "sealed" {
+				t.Fatalf("/healthz after seal: %d %s", code, st)
+			}
+			if err := s.operator(t, nil, "", nil, "unseal"); err != nil {
+				t.Fatal(err)
+			}
+			s.restart()
+			c = s.clientWith("us-east-1", in.RootAccessKeyID, in.RootSecretAccessKey)
+			dec, err = c.Decrypt(bg(), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+			mustOK(t, err, "Decrypt after rotate-root, seal, unseal and restart")
+			if !bytes.Equal(dec.Plaintext, plain) {
+				t.Fatalf("Decrypt after rotate-root: %q", dec.Plaintext)
+			}
 			if err := s.stop(); err != nil {
 				t.Fatal(err)
+			}
+			// Neither the PIN nor the plaintext is in the data dir.
+			if found := scanFiles(t, s.dataDir, map[string][]byte{"PIN": []byte(hsmPIN), "plaintext": plain}); len(found) > 0 {
+				t.Errorf("found on disk: %v", found)
 			}
 
 			// A wrong PIN stops the start with a message naming the fix and
@@ -380,5 +405,47 @@ func TestSealMigration(t *testing.T) {
 	out = failStart(t, []string{"ARCA_AWSKMS_ACCESS_KEY_ID=" + rootAKID, "ARCA_AWSKMS_SECRET_ACCESS_KEY=" + rootSecret}, "--data-dir", dir, "--config", awsConf)
 	if !strings.Contains(out, "Disabled") {
 		t.Errorf("outer key disabled: server output:\n%s", out)
+	}
+}
+
+// TestAWSKMSAutoUnseal: a second Arca is the outer KMS. `arca operator init
+// --seal awskms` wraps the root key through it; the inner server unseals
+// itself after kill -9 and restart; with the outer server down the start
+// fails saying the endpoint is unreachable.
+func TestAWSKMSAutoUnseal(t *testing.T) {
+	outer := startServer(t, serverOpts{})
+	ok, err := outer.client("us-east-1").CreateKey(bg(), &kms.CreateKeyInput{})
+	mustOK(t, err, "outer CreateKey")
+	_, err = outer.client("us-east-1").CreateAlias(bg(), &kms.CreateAliasInput{AliasName: aws.String("alias/arca-seal"), TargetKeyId: ok.KeyMetadata.KeyId})
+	mustOK(t, err, "outer CreateAlias")
+	conf := filepath.Join(t.TempDir(), "arca.yaml")
+	os.WriteFile(conf, []byte("seal: awskms\nseal_awskms:\n  region: us-east-1\n  key_id: alias/arca-seal\n"), 0o600)
+	// The endpoint and credentials from ARCA_AWSKMS_*, as a deployment
+	// would keep them out of the file.
+	env := []string{"ARCA_AWSKMS_ENDPOINT=" + outer.endpoint, "ARCA_AWSKMS_ACCESS_KEY_ID=" + rootAKID, "ARCA_AWSKMS_SECRET_ACCESS_KEY=" + rootSecret}
+	s := startServer(t, serverOpts{sealed: true, args: []string{"--config", conf}, env: env})
+	var in initOut
+	if err := s.operator(t, nil, "", &in, "init", "--seal", "awskms"); err != nil {
+		t.Fatal(err)
+	}
+	c := s.clientWith("us-east-1", in.RootAccessKeyID, in.RootSecretAccessKey)
+	key, err := c.CreateKey(bg(), &kms.CreateKeyInput{})
+	mustOK(t, err, "CreateKey")
+	plain := []byte("awskms-auto-unseal-e2e")
+	enc, err := c.Encrypt(bg(), &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: plain})
+	mustOK(t, err, "Encrypt")
+	s.kill()
+	s.start()
+	c = s.clientWith("us-east-1", in.RootAccessKeyID, in.RootSecretAccessKey)
+	dec, err := c.Decrypt(bg(), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	mustOK(t, err, "Decrypt after restart")
+	if !bytes.Equal(dec.Plaintext, plain) {
+		t.Fatalf("Decrypt after restart: %q", dec.Plaintext)
+	}
+	s.stop()
+	outer.stop()
+	out := failStart(t, env, "--data-dir", s.dataDir, "--config", conf)
+	if !strings.Contains(out, "unreachable") || !strings.Contains(out, "seal_awskms.endpoint") {
+		t.Errorf("outer KMS down: server output:\n%s", out)
 	}
 }

@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -9,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -285,5 +290,95 @@ func TestSecretsKMSKey(t *testing.T) {
 	mustOK(t, err, "GetSecretValue after the key change")
 	if aws.ToString(g.SecretString) != "m-value" {
 		t.Errorf("value = %q", aws.ToString(g.SecretString))
+	}
+}
+
+// TestSecretsBadInput sends malformed requests to the secretsmanager
+// target: each gets a 4xx with AWS's __type, and nothing is created.
+func TestSecretsBadInput(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	call := func(target, service, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.endpoint+"/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", target)
+		sum := sha256.Sum256([]byte(body))
+		creds := aws.Credentials{AccessKeyID: rootAKID, SecretAccessKey: rootSecret}
+		if err := v4.NewSigner().SignHTTP(bg(), creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e struct {
+			Type string `json:"__type"`
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Type
+	}
+	cases := []struct {
+		target, service, body, code string
+	}{
+		{"secretsmanager.CreateSecret", "secretsmanager", `{"Name":`, "SerializationException"},
+		{"secretsmanager.CreateSecret", "secretsmanager", `{"Name":5}`, "SerializationException"},
+		{"secretsmanager.CreateSecret", "secretsmanager", `{"Name":"ok","SecretBinary":"not base64!"}`, "SerializationException"},
+		{"secretsmanager.CreateSecret", "secretsmanager", `{}`, "ValidationException"},
+		{"secretsmanager.CreateSecret", "secretsmanager", `{"Name":"ok","ClientRequestToken":"short"}`, "ValidationException"},
+		{"secretsmanager.CreateSecret", "secretsmanager", `{"Name":"ok","Tags":[{"Key":"aws:x","Value":"v"}]}`, "InvalidParameterException"},
+		{"secretsmanager.CreateSecret", "kms", `{"Name":"ok"}`, "InvalidSignatureException"},
+		{"secretsmanager.NoSuchOperation", "secretsmanager", `{}`, "UnknownOperationException"},
+		{"secretsmanager.GetSecretValue", "secretsmanager", `{}`, "ValidationException"},
+		{"secretsmanager.GetSecretValue", "secretsmanager", `{"SecretId":"arn:aws:kms:us-east-1:000000000000:key/x"}`, "ValidationException"},
+		{"secretsmanager.ListSecrets", "secretsmanager", `{"MaxResults":0}`, "ValidationException"},
+		{"secretsmanager.ListSecrets", "secretsmanager", `{"NextToken":"garbage"}`, "InvalidNextTokenException"},
+		{"secretsmanager.ListSecrets", "secretsmanager", `{"Filters":[{"Key":"color","Values":["x"]}]}`, "ValidationException"},
+		{"secretsmanager.GetRandomPassword", "secretsmanager", `{"PasswordLength":4097}`, "ValidationException"},
+		{"secretsmanager.RotateSecret", "secretsmanager", `{"SecretId":"x","RotationRules":{"ScheduleExpression":"rate(1 minutes)"}}`, "InvalidParameterException"},
+		{"secretsmanager.BatchGetSecretValue", "secretsmanager", `{}`, "InvalidParameterException"},
+		{"secretsmanager.UpdateSecretVersionStage", "secretsmanager", `{"SecretId":"x"}`, "ValidationException"},
+	}
+	for _, tc := range cases {
+		st, code := call(tc.target, tc.service, tc.body)
+		if st < 400 || st > 499 || code != tc.code {
+			t.Errorf("%s %s: %d %s; want 4xx %s", tc.target, tc.body, st, code, tc.code)
+		}
+	}
+	ls, err := s.smClient("us-east-1", "", "").ListSecrets(bg(), &sm.ListSecretsInput{})
+	mustOK(t, err, "ListSecrets")
+	if len(ls.SecretList) != 0 {
+		t.Errorf("bad input created secrets: %+v", ls.SecretList)
+	}
+}
+
+// TestSecretsSurviveKill checks that acknowledged secret writes survive
+// kill -9: a version, a label move, a deletion schedule and a rotation
+// configuration are all there after a restart.
+func TestSecretsSurviveKill(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	c := s.smClient("us-east-1", "", "")
+	_, err := c.CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String("durable"), SecretString: aws.String("d1-value")})
+	mustOK(t, err, "CreateSecret")
+	p, err := c.PutSecretValue(bg(), &sm.PutSecretValueInput{SecretId: aws.String("durable"), SecretString: aws.String("d2-value")})
+	mustOK(t, err, "PutSecretValue")
+	_, err = c.CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String("doomed"), SecretString: aws.String("x-value")})
+	mustOK(t, err, "CreateSecret doomed")
+	_, err = c.DeleteSecret(bg(), &sm.DeleteSecretInput{SecretId: aws.String("doomed"), RecoveryWindowInDays: aws.Int64(10)})
+	mustOK(t, err, "DeleteSecret")
+	s.kill()
+	s.start()
+	c = s.smClient("us-east-1", "", "")
+	g, err := c.GetSecretValue(bg(), &sm.GetSecretValueInput{SecretId: aws.String("durable")})
+	mustOK(t, err, "GetSecretValue after kill -9")
+	if aws.ToString(g.SecretString) != "d2-value" || aws.ToString(g.VersionId) != aws.ToString(p.VersionId) {
+		t.Errorf("after restart AWSCURRENT = %q", aws.ToString(g.SecretString))
+	}
+	d, err := c.DescribeSecret(bg(), &sm.DescribeSecretInput{SecretId: aws.String("doomed")})
+	mustOK(t, err, "DescribeSecret doomed")
+	if d.DeletedDate == nil {
+		t.Errorf("deletion schedule lost")
 	}
 }
