@@ -69,7 +69,7 @@ type Log struct {
 	keys  chan rotateReq
 	syncs chan *syncJob // written batches, to the syncer
 	done  chan struct{}
-	wg   sync.WaitGroup
+	wg    sync.WaitGroup
 
 	// Owned by the writer goroutine.
 	seg      *os.File
