@@ -34,7 +34,7 @@ var indexedAttrs = []string{AttrEventName, AttrReadOnly, AttrUsername, AttrResou
 // reading the log: it keeps, per event, its time and place in the segment
 // files, and per (account, attribute, value) the ascending list of events
 // that have it. It is built by reading the log once at Open and then
-// extended by the writer after every durable batch. Memory is about 60
+// extended by the writer after every durable batch. Memory is about 110
 // bytes per event plus the distinct values.
 //
 // Only API events (eventType AwsApiCall) are indexed: intent records and
