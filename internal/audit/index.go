@@ -271,11 +271,22 @@ func (ix *Index) postings(account, attr, value string) []uint32 {
 
 // read returns an indexed event's line.
 func (ix *Index) read(e entry) ([]byte, error) {
+	path := filepath.Join(ix.dir, segmentName(int(e.seg)))
 	ix.mu.Lock()
 	f := ix.files[e.seg]
+	if f != nil {
+		// Retention may have removed the segment since it was opened; an
+		// open descriptor would still read it.
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			f.Close()
+			delete(ix.files, e.seg)
+			ix.mu.Unlock()
+			return nil, err
+		}
+	}
 	if f == nil {
 		var err error
-		f, err = os.Open(filepath.Join(ix.dir, segmentName(int(e.seg))))
+		f, err = os.Open(path)
 		if err != nil {
 			ix.mu.Unlock()
 			return nil, fmt.Errorf("audit: %w", err)
