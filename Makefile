@@ -4,7 +4,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         ?= bin/arca
 FUZZTIME    ?= 60s
 
-.PHONY: all build test unit e2e lint fmt-check bench fuzz clean
+.PHONY: all build test unit e2e lint fmt-check bench bench-postgres fuzz clean
 
 all: build
 
@@ -42,6 +42,12 @@ fuzz:
 # handler on the same machine. See docs/PERFORMANCE.md.
 bench: build
 	./scripts/bench.sh $(BIN)
+	@if [ -x /usr/lib/postgresql/15/bin/initdb ]; then ./scripts/bench-postgres.sh $(BIN); \
+	else echo "bench: PostgreSQL rows skipped: install the Debian package postgresql"; fi
+
+# Only the 1, 2 and 3 nodes on PostgreSQL rows.
+bench-postgres: build
+	./scripts/bench-postgres.sh $(BIN)
 
 clean:
 	rm -rf bin

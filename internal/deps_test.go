@@ -29,6 +29,7 @@ var allowed = map[string]struct {
 
 	"internal/storage/memory":      {[]string{"internal/storage"}, "a backend knows only the contract"},
 	"internal/storage/bolt":        {[]string{"internal/storage"}, "a backend knows only the contract"},
+	"internal/storage/postgres":    {[]string{"internal/storage"}, "a backend knows only the contract"},
 	"internal/storage/storagetest": {[]string{"internal/storage"}, "the conformance suite tests the contract"},
 	"internal/barrier":             {[]string{"internal/storage"}, "the barrier sits directly on storage"},
 	"internal/barrier/seal/dev":    {[]string{"internal/barrier"}, "a seal implements the barrier's Wrapper"},

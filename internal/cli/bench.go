@@ -67,13 +67,13 @@ read from ARCA_BENCH_SECRET_ACCESS_KEY. "make bench" runs the standard set.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:4599", "server URL")
+	f.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:4599", "server URL, or several comma-separated (requests take them in turn)")
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "access key ID to sign with")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "signing region")
 	f.StringVar(&ops, "op", "encrypt", "operations, comma-separated: "+strings.Join(loadgen.Ops, ", "))
 	f.StringVar(&workers, "workers", "8,64", "concurrent workers, comma-separated")
 	f.DurationVar(&duration, "duration", 10*time.Second, "duration of each run")
-	f.IntVar(&cfg.ServerPID, "pid", 0, "server process ID, to measure its CPU time")
+	f.IntSliceVar(&cfg.ServerPIDs, "pid", nil, "server process IDs (comma-separated, one per endpoint), to measure their CPU time")
 	f.BoolVar(&header, "header", false, "print the table header first")
 	f.StringVar(&label, "label", "", "appended to each row's operation name, e.g. (audit off)")
 	cmd.AddCommand(baselineCmd(stdout))

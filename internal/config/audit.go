@@ -104,6 +104,9 @@ func (c Config) validateAudit() []error {
 	if c.AuditRetention > 0 && time.Duration(c.AuditRetention) < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("audit_retention %v: want at least 1d", c.AuditRetention))
 	}
+	if c.AuditSegmentMaxBytes != 0 && c.AuditSegmentMaxBytes < 4096 {
+		errs = append(errs, fmt.Errorf("audit_segment_max_bytes %d: want 0 (the default, 64 MiB) or at least 4096", c.AuditSegmentMaxBytes))
+	}
 	if c.PostureAccessKeyMaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("posture_access_key_max_age %v: want more than 0", c.PostureAccessKeyMaxAge))
 	}

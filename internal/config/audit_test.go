@@ -52,6 +52,7 @@ func TestAuditConfigErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ yaml, want string }{
 		{"audit_retention: 12h", "want at least 1d"},
+		{"audit_segment_max_bytes: 100", "at least 4096"},
 		{"audit_retention: forever", "want whole days"},
 		{"audit_retention: -3d", "want whole days"},
 		{"audit_sinks: [{type: kafka}]", `type "kafka"`},

@@ -40,8 +40,19 @@ type Config struct {
 	Regions []string `yaml:"regions"`
 	// AccountID is the default account, whose root credentials dev mode prints.
 	AccountID string `yaml:"account_id"`
-	// Storage is the storage backend: "bolt" (embedded, the default).
+	// Storage is the storage backend: "bolt" (embedded, the default) or
+	// "postgres" (shared by several nodes).
 	Storage string `yaml:"storage"`
+	// PostgresDSN is the PostgreSQL connection string (pgx: URL or
+	// key=value, TLS through sslmode, sslrootcert, ...). From
+	// ARCA_POSTGRES_DSN or the YAML file only, never a flag: it may hold a
+	// password.
+	PostgresDSN string `yaml:"postgres_dsn"`
+	// MaxStaleness bounds how long a node sharing storage with others keeps
+	// serving from its caches while it cannot confirm that it has seen
+	// every other node's changes (it is cut off from the database); past
+	// it, key operations fail with a retryable error.
+	MaxStaleness time.Duration `yaml:"max_staleness"`
 	// Seal is the seal type outside dev mode: shamir (the default), or an
 	// auto-unseal seal.
 	Seal string `yaml:"seal"`
@@ -95,6 +106,10 @@ type Config struct {
 	AuditSinks []AuditSink `yaml:"audit_sinks"`
 	// AuditRetention prunes audit records older than this (0 keeps all).
 	AuditRetention Duration `yaml:"audit_retention"`
+	// AuditSegmentMaxBytes starts a new audit segment past this size (0:
+	// the log's default, 64 MiB). Retention removes whole segments, so it
+	// sets retention's granularity. YAML only.
+	AuditSegmentMaxBytes int64 `yaml:"audit_segment_max_bytes"`
 	// PostureAccessKeyMaxAge flags access keys older than this.
 	PostureAccessKeyMaxAge Duration `yaml:"posture_access_key_max_age"`
 	// Rotators are the secret rotators RotationLambdaARN selects (YAML
@@ -140,6 +155,7 @@ func Defaults() Config {
 		LogFormat: "text",
 
 		SchedulerInterval: time.Minute,
+		MaxStaleness:      30 * time.Second,
 
 		Audit:                   true,
 		AuditCheckpointInterval: time.Minute,
@@ -173,7 +189,7 @@ var fields = []field{
 	{"account-id", "ARCA_ACCOUNT_ID", "default 12-digit account ID",
 		func(c *Config, v string) error { c.AccountID = v; return nil },
 		func(c Config) string { return c.AccountID }},
-	{"storage", "ARCA_STORAGE", "storage backend: bolt",
+	{"storage", "ARCA_STORAGE", "storage backend: bolt or postgres (DSN from ARCA_POSTGRES_DSN or postgres_dsn in the config file)",
 		func(c *Config, v string) error { c.Storage = v; return nil },
 		func(c Config) string { return c.Storage }},
 	{"seal", "ARCA_SEAL", "seal type outside dev mode: shamir (default), pkcs11 or awskms",
@@ -203,6 +219,9 @@ var fields = []field{
 	{"scheduler-interval", "ARCA_SCHEDULER_INTERVAL", "how often due rotations and deletions are performed",
 		func(c *Config, v string) (err error) { c.SchedulerInterval, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.SchedulerInterval.String() }},
+	{"max-staleness", "ARCA_MAX_STALENESS", "with shared storage: refuse key operations after this long without sight of other nodes' changes",
+		func(c *Config, v string) (err error) { c.MaxStaleness, err = time.ParseDuration(v); return },
+		func(c Config) string { return c.MaxStaleness.String() }},
 	{"log-level", "ARCA_LOG_LEVEL", "log level: debug, info, warn, error",
 		func(c *Config, v string) error { c.LogLevel = v; return nil },
 		func(c Config) string { return c.LogLevel }},
@@ -279,6 +298,10 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: %s: %w", path, err)
 		}
 	}
+	// The DSN has no flag: it may carry a password, and flags show in ps.
+	if v := getenv("ARCA_POSTGRES_DSN"); v != "" {
+		c.PostgresDSN = v
+	}
 	for _, f := range fields {
 		if v := getenv(f.env); v != "" {
 			if err := f.set(&c, v); err != nil {
@@ -342,8 +365,17 @@ func (c Config) Validate() error {
 	if !accountRE.MatchString(c.AccountID) {
 		errs = append(errs, fmt.Errorf("account_id %q: want 12 digits", c.AccountID))
 	}
-	if c.Storage != "bolt" {
-		errs = append(errs, fmt.Errorf("storage %q: only bolt is available", c.Storage))
+	switch c.Storage {
+	case "bolt":
+	case "postgres":
+		if c.PostgresDSN == "" {
+			errs = append(errs, errors.New("storage postgres needs a DSN: set ARCA_POSTGRES_DSN or postgres_dsn in the config file"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("storage %q: want bolt or postgres", c.Storage))
+	}
+	if c.MaxStaleness < time.Second {
+		errs = append(errs, fmt.Errorf("max_staleness %v: want at least 1s", c.MaxStaleness))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

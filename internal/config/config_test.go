@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -180,5 +181,29 @@ func TestTLSSettingsValidate(t *testing.T) {
 		if err := cfg.Validate(); (err == nil) != c.ok {
 			t.Errorf("%+v: Validate = %v, want ok=%v", cfg, err, c.ok)
 		}
+	}
+}
+
+func TestPostgresDSN(t *testing.T) {
+	const dsn = "postgres://arca:pw@db:5432/arca?sslmode=verify-full"
+	file := writeFile(t, "storage: postgres\npostgres_dsn: "+dsn+"\nmax_staleness: 10s\n")
+	c, err := load(t, []string{"--config", file}, nil)
+	if err != nil || c.Storage != "postgres" || c.PostgresDSN != dsn || c.MaxStaleness != 10*time.Second {
+		t.Errorf("from YAML: %+v, %v", c, err)
+	}
+	c, err = load(t, []string{"--storage", "postgres"}, map[string]string{"ARCA_POSTGRES_DSN": "host=other"})
+	if err != nil || c.PostgresDSN != "host=other" || c.MaxStaleness != 30*time.Second {
+		t.Errorf("from the environment: %q, %v, %v", c.PostgresDSN, c.MaxStaleness, err)
+	}
+	if _, err := load(t, []string{"--storage", "postgres"}, nil); err == nil || !strings.Contains(err.Error(), "ARCA_POSTGRES_DSN") {
+		t.Errorf("postgres without a DSN = %v", err)
+	}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if fs.Lookup("postgres-dsn") != nil {
+		t.Error("there is a --postgres-dsn flag: the DSN may hold a password and must not be a flag")
+	}
+	if _, err := load(t, []string{"--storage", "mysql"}, nil); err == nil {
+		t.Error("an unknown storage backend was accepted")
 	}
 }

@@ -18,6 +18,15 @@ import "sync"
 type cache[V any] struct {
 	mu sync.RWMutex
 	m  map[string]*slot[V]
+	// gen counts invalidateAll calls: a reader that saw no slot must not
+	// install what it read before the whole map was dropped.
+	gen uint64
+}
+
+// ticket is what a reader saw before reading storage.
+type ticket[V any] struct {
+	s   *slot[V]
+	gen uint64
 }
 
 type slot[V any] struct {
@@ -27,22 +36,22 @@ type slot[V any] struct {
 
 // get returns the cached value of k, or the slot the caller must pass to
 // fill once it has read storage.
-func (c *cache[V]) get(k string) (v V, ok bool, seen *slot[V]) {
+func (c *cache[V]) get(k string) (v V, ok bool, seen ticket[V]) {
 	c.mu.RLock()
-	s := c.m[k]
+	s, gen := c.m[k], c.gen
 	c.mu.RUnlock()
 	if s != nil && s.valid {
-		return s.v, true, nil
+		return s.v, true, ticket[V]{}
 	}
-	return v, false, s
+	return v, false, ticket[V]{s: s, gen: gen}
 }
 
 // fill caches v for k unless a writer has invalidated k since the caller's
 // get returned seen.
-func (c *cache[V]) fill(k string, seen *slot[V], v V) {
+func (c *cache[V]) fill(k string, seen ticket[V], v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m[k] != seen {
+	if c.m[k] != seen.s || c.gen != seen.gen {
 		return
 	}
 	if c.m == nil {
@@ -66,4 +75,13 @@ func (c *cache[V]) invalidate(keys ...string) {
 			c.m[k] = &slot[V]{}
 		}
 	}
+}
+
+// invalidateAll forgets every key, for changes made by another node that
+// are not worth mapping to cache keys one by one.
+func (c *cache[V]) invalidateAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.m = nil
 }

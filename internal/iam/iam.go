@@ -92,6 +92,23 @@ func New(b Backend, partition string) *Store {
 	return &Store{b: b, partition: partition, maxUsers: MaxUsersPerAccount, maxRoles: MaxRolesPerAccount}
 }
 
+// InvalidatePath drops what the store cached from the storage key p, which
+// another node changed. Identity changes are rare and a principal's cache
+// entry depends on several records (the access key, its user's tags and
+// policies), so any change under iam/ drops every cache whole.
+func (s *Store) InvalidatePath(p string) {
+	if strings.HasPrefix(p, "iam/") {
+		s.ForgetAll()
+	}
+}
+
+// ForgetAll drops every cache; the next lookups read storage.
+func (s *Store) ForgetAll() {
+	s.creds.invalidateAll()
+	s.pols.invalidateAll()
+	s.roles.invalidateAll()
+}
+
 // Partition is the ARN partition the store writes ARNs in.
 func (s *Store) Partition() string { return s.partition }
 

@@ -568,7 +568,7 @@ func TestCacheFillRespectsInvalidation(t *testing.T) {
 	t.Parallel()
 	var c cache[int]
 	_, ok, seen := c.get("k")
-	if ok || seen != nil {
+	if ok || seen.s != nil {
 		t.Fatal("empty cache hit")
 	}
 	c.invalidate("k") // a write commits between the reader's get and fill
@@ -580,6 +580,17 @@ func TestCacheFillRespectsInvalidation(t *testing.T) {
 	c.fill("k", seen, 2)
 	if v, ok, _ := c.get("k"); !ok || v != 2 {
 		t.Errorf("fill after invalidation = %v %v", v, ok)
+	}
+	// Another node's change drops everything: a reader that saw no slot
+	// (nothing cached) must not install what it read before the drop.
+	_, _, seen = c.get("other")
+	c.invalidateAll()
+	c.fill("other", seen, 3)
+	if _, ok, _ := c.get("other"); ok {
+		t.Error("fill after invalidateAll installed a value read before it")
+	}
+	if _, ok, _ := c.get("k"); ok {
+		t.Error("invalidateAll kept a value")
 	}
 }
 

@@ -161,6 +161,7 @@ func (s *Store) grantsLocked(ctx context.Context, r storage.Reader, account, reg
 	if set, ok := s.cachedGrants(account, region, keyID); ok {
 		return set, nil
 	}
+	gen := s.gen.Load()
 	ents, err := r.List(ctx, grantPrefix(account, region, keyID), "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: list grants: %w", err)
@@ -174,7 +175,7 @@ func (s *Store) grantsLocked(ctx context.Context, r storage.Reader, account, reg
 		gs = append(gs, g)
 	}
 	set := newGrantSet(gs)
-	s.setGrants(account, region, keyID, set)
+	s.cacheIf(gen, func() { s.setGrants(account, region, keyID, set) })
 	return set, nil
 }
 

@@ -24,6 +24,7 @@ func (s *Store) KeyAliases(ctx context.Context, account, region, keyID string) (
 	if v, ok := s.cachedKeyAliases(k); ok {
 		return v, nil
 	}
+	gen := s.gen.Load()
 	ents, err := s.b.List(ctx, aliasPrefix(account, region), "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: list aliases: %w", err)
@@ -39,12 +40,14 @@ func (s *Store) KeyAliases(ctx context.Context, account, region, keyID string) (
 		}
 	}
 	slices.Sort(names)
-	s.keyAliasMu.Lock()
-	if s.keyAliases == nil {
-		s.keyAliases = map[grantKey][]string{}
-	}
-	s.keyAliases[k] = names
-	s.keyAliasMu.Unlock()
+	s.cacheIf(gen, func() {
+		s.keyAliasMu.Lock()
+		if s.keyAliases == nil {
+			s.keyAliases = map[grantKey][]string{}
+		}
+		s.keyAliases[k] = names
+		s.keyAliasMu.Unlock()
+	})
 	return names, nil
 }
 
@@ -62,5 +65,13 @@ func (s *Store) dropKeyAliases(account, region string, keyIDs ...string) {
 	for _, id := range keyIDs {
 		delete(s.keyAliases, grantKey{account, region, id})
 	}
+	s.keyAliasMu.Unlock()
+}
+
+// dropAllKeyAliases forgets every cached alias list: another node changed
+// an alias, and its path does not say which keys it pointed at.
+func (s *Store) dropAllKeyAliases() {
+	s.keyAliasMu.Lock()
+	clear(s.keyAliases)
 	s.keyAliasMu.Unlock()
 }

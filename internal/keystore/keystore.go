@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/kmscrypto"
@@ -164,10 +165,48 @@ type Store struct {
 	// lookup allocation-free; it is written only under writeMu.
 	grantsMu sync.RWMutex
 	grants   map[grantKey]*GrantSet
+
+	// Invalidation from other nodes (Forget, ForgetAll, InvalidatePath)
+	// bumps gen under invMu's write lock. A read miss notes gen before it
+	// reads storage and installs what it read, under invMu's read lock,
+	// only if gen is unchanged: a snapshot read before another node's
+	// change is never cached after the notice of that change. The hit path
+	// takes neither.
+	invMu sync.RWMutex
+	gen   atomic.Uint64
+	// gate, when set, is asked before serving a key from the cache: a node
+	// that has lost sight of the other nodes' changes for too long refuses
+	// rather than serve what may be stale (SetGate).
+	gate atomic.Pointer[func() error]
+
 	// keyAliases caches each key's alias names (see KeyAliases); written
 	// only under writeMu.
 	keyAliasMu sync.RWMutex
 	keyAliases map[grantKey][]string
+}
+
+// SetGate installs fn, called on every key and alias lookup; when it
+// returns an error the lookup fails with it. The server passes a staleness
+// check when several nodes share storage.
+func (s *Store) SetGate(fn func() error) { s.gate.Store(&fn) }
+
+func (s *Store) gated() error {
+	if g := s.gate.Load(); g != nil {
+		return (*g)()
+	}
+	return nil
+}
+
+// cacheIf runs install under invMu's read lock when no invalidation
+// happened since gen was noted, and reports whether it did.
+func (s *Store) cacheIf(gen uint64, install func()) bool {
+	s.invMu.RLock()
+	defer s.invMu.RUnlock()
+	if s.gen.Load() != gen {
+		return false
+	}
+	install()
+	return true
 }
 
 // entry caches one key: its metadata snapshot and unwrapped material.
@@ -261,10 +300,14 @@ func (s *Store) Get(ctx context.Context, account, region, id string) (*Key, erro
 }
 
 func (s *Store) load(ctx context.Context, account, region, id string) (*entry, error) {
+	if err := s.gated(); err != nil {
+		return nil, err
+	}
 	p := keyPath(account, region, id)
 	if v, ok := s.keys.Load(p); ok {
 		return v.(*entry), nil
 	}
+	gen := s.gen.Load()
 	raw, err := s.b.Get(ctx, p)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrNotFound
@@ -277,8 +320,12 @@ func (s *Store) load(ctx context.Context, account, region, id string) (*entry, e
 		return nil, fmt.Errorf("keystore: decode key %s: %w", id, err)
 	}
 	// LoadOrStore: a concurrent writer's fresher snapshot wins over ours.
-	v, _ := s.keys.LoadOrStore(p, &entry{key: k, mats: map[uint32]*kmscrypto.Key{}})
-	return v.(*entry), nil
+	var e *entry = &entry{key: k, mats: map[uint32]*kmscrypto.Key{}}
+	s.cacheIf(gen, func() {
+		v, _ := s.keys.LoadOrStore(p, e)
+		e = v.(*entry)
+	})
+	return e, nil
 }
 
 // Update applies fn to a copy of the key and stores the result atomically.
@@ -543,12 +590,53 @@ func isKeyPath(p string) bool {
 	return len(parts) == 5 && parts[3] == "key"
 }
 
-// Forget drops the cached state of a key so the next read goes to storage.
-// Other nodes call it when they learn of a change made elsewhere.
+// Forget drops the cached state of a key (metadata, material, grants) so
+// the next read goes to storage. A node calls it when it learns of a change
+// another node made.
 func (s *Store) Forget(account, region, id string) {
+	s.invMu.Lock()
+	defer s.invMu.Unlock()
+	s.gen.Add(1)
 	s.keys.Delete(keyPath(account, region, id))
 	s.dropGrants(account, region, id)
 	s.dropKeyAliases(account, region, id)
+}
+
+// ForgetAll drops every cached key, alias and grant set, for when changes
+// made elsewhere may have been missed.
+func (s *Store) ForgetAll() {
+	s.invMu.Lock()
+	defer s.invMu.Unlock()
+	s.gen.Add(1)
+	s.keys.Clear()
+	s.aliases.Clear()
+	s.grantsMu.Lock()
+	clear(s.grants)
+	s.grantsMu.Unlock()
+	s.dropAllKeyAliases()
+}
+
+// InvalidatePath drops what the store cached from the storage key p, which
+// another node changed: a key's metadata, material, grants or import
+// parameters forget the key; an alias forgets the alias. Other paths are
+// not the keystore's and are ignored.
+func (s *Store) InvalidatePath(p string) {
+	parts := strings.SplitN(p, "/", 5) // kms ACCOUNT REGION KIND REST
+	if len(parts) != 5 || parts[0] != "kms" {
+		return
+	}
+	account, region, rest := parts[1], parts[2], parts[4]
+	switch parts[3] {
+	case "key", "mat", "grant", "import":
+		id, _, _ := strings.Cut(rest, "/")
+		s.Forget(account, region, id)
+	case "alias":
+		s.invMu.Lock()
+		defer s.invMu.Unlock()
+		s.gen.Add(1)
+		s.aliases.Delete(aliasPrefix(account, region) + rest)
+		s.dropAllKeyAliases()
+	}
 }
 
 // CreateAlias stores a new alias, or returns ErrExists.
@@ -579,10 +667,14 @@ func (s *Store) CreateAlias(ctx context.Context, a *Alias) error {
 
 // GetAlias returns the alias, or ErrNotFound.
 func (s *Store) GetAlias(ctx context.Context, account, region, name string) (*Alias, error) {
+	if err := s.gated(); err != nil {
+		return nil, err
+	}
 	p := aliasPath(account, region, name)
 	if v, ok := s.aliases.Load(p); ok {
 		return v.(*Alias), nil
 	}
+	gen := s.gen.Load()
 	raw, err := s.b.Get(ctx, p)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrNotFound
@@ -594,8 +686,11 @@ func (s *Store) GetAlias(ctx context.Context, account, region, name string) (*Al
 	if err := json.Unmarshal(raw, a); err != nil {
 		return nil, fmt.Errorf("keystore: decode alias: %w", err)
 	}
-	v, _ := s.aliases.LoadOrStore(p, a)
-	return v.(*Alias), nil
+	s.cacheIf(gen, func() {
+		v, _ := s.aliases.LoadOrStore(p, a)
+		a = v.(*Alias)
+	})
+	return a, nil
 }
 
 // UpdateAlias points an existing alias at a new key.

@@ -3,6 +3,7 @@ package kms
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -198,5 +199,48 @@ func TestOneSchedulerActs(t *testing.T) {
 	lr, err := New(keystore.New(st), Config{Now: clock}).ListKeyRotations(ctx, c, &ListKeyRotationsInput{KeyID: out.KeyMetadata.KeyID})
 	if err != nil || len(lr.Rotations) != 1 {
 		t.Errorf("rotations = %d, %v; want exactly 1", len(lr.Rotations), err)
+	}
+}
+
+// TestPausedLeaderIsFenced: a scheduler that acquired the lease, was paused
+// past its expiry and resumes after another node took over must not act:
+// its sweep's transactions carry the old epoch and are refused.
+func TestPausedLeaderIsFenced(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := root("us-east-1")
+	ctx := context.Background()
+	fenced := lease.Fenced{B: st}
+	svc := New(keystore.New(fenced), Config{Now: func() time.Time { return now }})
+	out, _ := svc.CreateKey(ctx, c, &CreateKeyInput{})
+	id := out.KeyMetadata.KeyID
+	svc.EnableKeyRotation(ctx, c, &EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: i32(90)})
+	leases := lease.New(st)
+	epochA, held, err := leases.Acquire(ctx, "scheduler", "node-a", now, time.Minute)
+	if err != nil || !held {
+		t.Fatalf("node-a acquire = %v, %v", held, err)
+	}
+	// node-a pauses; node-b takes the expired lease.
+	now = now.Add(91 * day)
+	if _, held, _ := leases.Acquire(ctx, "scheduler", "node-b", now, time.Minute); !held {
+		t.Fatal("node-b could not take over an expired lease")
+	}
+	// node-a resumes its sweep under its old fencing token.
+	_, err = svc.Sweep(leases.Fence(ctx, "scheduler", "node-a", epochA))
+	if !errors.Is(err, lease.ErrFenced) {
+		t.Errorf("paused leader's sweep = %v; want lease.ErrFenced", err)
+	}
+	lr, err := svc.ListKeyRotations(ctx, c, &ListKeyRotationsInput{KeyID: id})
+	if err != nil || len(lr.Rotations) != 0 {
+		t.Errorf("rotations after the fenced sweep = %d, %v; want 0", len(lr.Rotations), err)
+	}
+	// node-b's scheduler does the work, once.
+	sc := &Scheduler{Service: svc, Lease: leases, Holder: "node-b", Interval: time.Minute, Logger: slog.New(slog.DiscardHandler)}
+	sc.SweepNow(ctx)
+	sc.SweepNow(ctx)
+	lr, err = svc.ListKeyRotations(ctx, c, &ListKeyRotationsInput{KeyID: id})
+	if err != nil || len(lr.Rotations) != 1 {
+		t.Errorf("rotations after node-b's sweeps = %d, %v; want 1", len(lr.Rotations), err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/keystore"
@@ -117,12 +118,22 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 }
 
 // Lease elects the one node whose scheduler acts. Acquire takes or renews
-// the named lease for holder until now+ttl, and reports whether holder has it.
+// the named lease for holder until now+ttl, and reports whether holder has
+// it and at which epoch (the fencing token). Fence returns a context under
+// which the store's write transactions first check, inside the
+// transaction, that holder still holds the lease at that epoch, so a node
+// that was paused past its lease and wakes after a takeover writes
+// nothing.
 type Lease interface {
-	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (epoch uint64, held bool, err error)
+	Fence(ctx context.Context, name, holder string, epoch uint64) context.Context
+	// Release gives the lease up at once if holder holds it.
+	Release(ctx context.Context, name, holder string) error
 }
 
 // Scheduler runs Sweep every interval while it holds the scheduler lease.
+// The lease lasts three intervals and is renewed at every sweep, so when
+// the holder dies another node takes over within three to four intervals.
 type Scheduler struct {
 	Service  *Service
 	Lease    Lease
@@ -134,6 +145,8 @@ type Scheduler struct {
 	// Also are other services' sweeps (expired STS sessions, ...), run
 	// after the key sweep under the same lease.
 	Also []Sweep
+
+	epoch atomic.Uint64 // the last epoch held, for logging changes
 }
 
 // Sweep is another service's periodic clean-up: Run returns how many
@@ -145,9 +158,16 @@ type Sweep struct {
 
 // Run sweeps until ctx ends: once at start (catching up after downtime),
 // then every Interval, and whenever Kick fires.
+// When ctx ends, the lease is released so that a restarted or another node
+// takes over at once rather than after its expiry.
 func (sc *Scheduler) Run(ctx context.Context) {
 	t := time.NewTicker(sc.Interval)
 	defer t.Stop()
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		sc.Release(rctx)
+	}()
 	for {
 		sc.once(ctx)
 		select {
@@ -159,18 +179,41 @@ func (sc *Scheduler) Run(ctx context.Context) {
 	}
 }
 
+// Release gives up the scheduler lease if this scheduler holds it, so that
+// another node takes over at once; the next sweep may take it again.
+func (sc *Scheduler) Release(ctx context.Context) {
+	if sc.epoch.Swap(0) == 0 {
+		return
+	}
+	if err := sc.Lease.Release(ctx, "scheduler", sc.Holder); err != nil {
+		sc.Logger.Warn("releasing the scheduler lease", "err", err)
+		return
+	}
+	sc.Logger.Info("scheduler lease released", "holder", sc.Holder)
+}
+
 // SweepNow runs one lease-guarded sweep at once, for the dev clock control.
 func (sc *Scheduler) SweepNow(ctx context.Context) { sc.once(ctx) }
 
 func (sc *Scheduler) once(ctx context.Context) {
-	held, err := sc.Lease.Acquire(ctx, "scheduler", sc.Holder, sc.Service.now(), 3*sc.Interval)
+	// The lease measures the holder's liveness, so it runs on the wall
+	// clock, not the service's (which dev mode can move forward).
+	epoch, held, err := sc.Lease.Acquire(ctx, "scheduler", sc.Holder, time.Now(), 3*sc.Interval)
 	if err != nil {
 		sc.Logger.Warn("scheduler lease", "err", err)
 		return
 	}
 	if !held {
+		if old := sc.epoch.Swap(0); old != 0 {
+			sc.Logger.Info("scheduler lease lost", "holder", sc.Holder, "epoch", old)
+		}
 		return
 	}
+	if old := sc.epoch.Swap(epoch); old != epoch {
+		// test/e2e reads this line to learn which node leads.
+		sc.Logger.Info("scheduler lease acquired", "holder", sc.Holder, "epoch", epoch)
+	}
+	ctx = sc.Lease.Fence(ctx, "scheduler", sc.Holder, epoch)
 	rep, err := sc.Service.Sweep(ctx)
 	if err != nil && ctx.Err() == nil {
 		sc.Logger.Error("scheduler sweep failed", "err", err)

@@ -31,7 +31,9 @@ import (
 
 // Config describes one load run.
 type Config struct {
-	// Endpoint is the server URL, e.g. http://127.0.0.1:4599.
+	// Endpoint is the server URL, e.g. http://127.0.0.1:4599, or several
+	// separated by commas (nodes sharing storage), which requests take in
+	// turn.
 	Endpoint string
 	// AccessKeyID and Secret sign the requests.
 	AccessKeyID string
@@ -44,8 +46,9 @@ type Config struct {
 	Workers int
 	// Duration is how long to send requests.
 	Duration time.Duration
-	// ServerPID, when non-zero, is the process whose CPU time is measured.
-	ServerPID int
+	// ServerPIDs are the server processes whose CPU time is measured (one
+	// per endpoint); empty means none.
+	ServerPIDs []int
 }
 
 // Ops are the operations the tool can drive. "baseline" sends an Encrypt
@@ -66,8 +69,11 @@ type Result struct {
 	Errors     int64
 	Elapsed    time.Duration
 	P50, P99   time.Duration
-	CPUPerOpUS float64 // server CPU µs per operation; negative when not measured
-	FirstError string
+	CPUPerOpUS float64 // server CPU µs per operation, all servers together; negative when not measured
+	// CPUPerNodeUS is, with several servers, each one's CPU µs per request
+	// it served (requests are spread evenly).
+	CPUPerNodeUS []float64
+	FirstError   string
 }
 
 // OpsPerSec is the achieved throughput.
@@ -79,8 +85,16 @@ func (r Result) String() string {
 	if r.CPUPerOpUS >= 0 {
 		cpu = fmt.Sprintf("%.1f", r.CPUPerOpUS)
 	}
-	return fmt.Sprintf("%-18s %7d %10.0f %9s %9s %17s %7d",
+	row := fmt.Sprintf("%-18s %7d %10.0f %9s %9s %17s %7d",
 		r.Op, r.Workers, r.OpsPerSec(), fmtDur(r.P50), fmtDur(r.P99), cpu, r.Errors)
+	if len(r.CPUPerNodeUS) > 1 {
+		per := make([]string, len(r.CPUPerNodeUS))
+		for i, c := range r.CPUPerNodeUS {
+			per[i] = fmt.Sprintf("%.1f", c)
+		}
+		row += "  per-node-cpu-us/req " + strings.Join(per, "/")
+	}
+	return row
 }
 
 // Header is the table header matching Result.String.
@@ -91,9 +105,11 @@ func fmtDur(d time.Duration) string {
 }
 
 type client struct {
-	cfg    Config
-	http   *http.Client
-	signer *sigv4.Signer
+	cfg       Config
+	endpoints []string
+	next      atomic.Uint64
+	http      *http.Client
+	signer    *sigv4.Signer
 	// smSigner signs Secrets Manager requests (service "secretsmanager").
 	smSigner *sigv4.Signer
 }
@@ -101,7 +117,8 @@ type client struct {
 // call sends one request; target is a KMS operation name, or
 // "secretsmanager.OPERATION".
 func (c *client) call(ctx context.Context, target string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.Endpoint+"/", bytes.NewReader(body))
+	ep := c.endpoints[int(c.next.Add(1)%uint64(len(c.endpoints)))]
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+"/", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -212,14 +229,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	tr := &http.Transport{MaxIdleConns: cfg.Workers, MaxIdleConnsPerHost: cfg.Workers, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
-	c := &client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+	c := &client{cfg: cfg, endpoints: strings.Split(cfg.Endpoint, ","), http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		signer: sigv4.NewSigner(cfg.AccessKeyID, cfg.Secret, cfg.Region, "kms"), smSigner: sigv4.NewSigner(cfg.AccessKeyID, cfg.Secret, cfg.Region, "secretsmanager")}
 	target, body, err := c.prepare(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("loadgen: prepare %s: %w", cfg.Op, err)
 	}
 
-	cpu0, cpuErr := procCPU(cfg.ServerPID)
+	cpu0, cpuErr := procsCPU(cfg.ServerPIDs)
 	var ops, errs atomic.Int64
 	var firstErr atomic.Pointer[string]
 	lat := make([][]time.Duration, cfg.Workers)
@@ -246,7 +263,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu1, cpuErr2 := procCPU(cfg.ServerPID)
+	cpu1, cpuErr2 := procsCPU(cfg.ServerPIDs)
 
 	all := slices.Concat(lat...)
 	slices.Sort(all)
@@ -255,8 +272,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		r.P50 = all[len(all)*50/100]
 		r.P99 = all[min(len(all)-1, len(all)*99/100)]
 	}
-	if cfg.ServerPID != 0 && cpuErr == nil && cpuErr2 == nil && r.Ops > 0 {
-		r.CPUPerOpUS = float64((cpu1 - cpu0).Microseconds()) / float64(r.Ops)
+	if len(cfg.ServerPIDs) > 0 && cpuErr == nil && cpuErr2 == nil && r.Ops > 0 {
+		var total time.Duration
+		for i := range cpu0 {
+			d := cpu1[i] - cpu0[i]
+			total += d
+			if len(cpu0) > 1 {
+				r.CPUPerNodeUS = append(r.CPUPerNodeUS, float64(d.Microseconds())/(float64(r.Ops)/float64(len(cpu0))))
+			}
+		}
+		r.CPUPerOpUS = float64(total.Microseconds()) / float64(r.Ops)
 	}
 	if p := firstErr.Load(); p != nil {
 		r.FirstError = *p
@@ -267,6 +292,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
 // Linux architecture Go supports.
 const clockTicks = 100
+
+// procsCPU returns procCPU of each pid.
+func procsCPU(pids []int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(pids))
+	for i, p := range pids {
+		d, err := procCPU(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
 
 // procCPU returns the user+system CPU time consumed so far by pid.
 func procCPU(pid int) (time.Duration, error) {

@@ -15,7 +15,7 @@ func TestRunAgainstBaseline(t *testing.T) {
 	defer srv.Close()
 	r, err := Run(context.Background(), Config{
 		Endpoint: srv.URL, AccessKeyID: "AKIDTEST", Secret: []byte("secret"), Region: "us-east-1",
-		Op: "baseline", Workers: 2, Duration: 200 * time.Millisecond, ServerPID: os.Getpid(),
+		Op: "baseline", Workers: 2, Duration: 200 * time.Millisecond, ServerPIDs: []int{os.Getpid()},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -48,12 +48,13 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 		return nil, fmt.Errorf("audit sinks: %w", err)
 	}
 	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log,
-		Durable: extras.durable()})
+		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes})
 	if err != nil {
 		extras.close()
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	a.extras = extras
+	extras.afterPrune = a.log.Index().DropMissing
 	if err := a.writePublicKeys(ctx); err != nil {
 		a.log.Close()
 		return nil, err

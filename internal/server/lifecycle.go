@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/arca-kms/arca/internal/barrier"
 	"github.com/arca-kms/arca/internal/barrier/seal"
@@ -47,6 +48,10 @@ type services struct {
 	// stop stops background work and wipes the services' caches of
 	// unwrapped material. It returns once the background work has ended.
 	stop func()
+	// release, run while the barrier is still open, gives up the
+	// scheduler lease so another node (or this one, restarted) takes over
+	// at once instead of after its expiry. May be nil.
+	release func()
 }
 
 // rootAuthenticator checks that a request is SigV4-signed by an account
@@ -93,6 +98,9 @@ type core struct {
 	toShamir *toShamirState
 	// audit receives operator events (Options.AuditOperator).
 	audit func(context.Context, OperatorEvent)
+	// backend and maxStale feed /healthz's staleness check (storage.go).
+	backend  storage.Backend
+	maxStale time.Duration
 
 	live atomic.Pointer[services] // nil while sealed
 
@@ -161,6 +169,9 @@ func (c *core) seal() {
 	if c.rewrapCancel != nil {
 		c.rewrapCancel()
 	}
+	if svc != nil && svc.release != nil {
+		svc.release()
+	}
 	c.b.Seal()
 	if svc != nil {
 		svc.stop()
@@ -219,14 +230,16 @@ func writeSealed(w http.ResponseWriter, r *http.Request) {
 
 // healthBody is GET /healthz.
 type healthBody struct {
-	Status      string `json:"status"` // ok, sealed, uninitialized
+	Status      string `json:"status"` // ok, sealed, uninitialized, stale
 	Initialized bool   `json:"initialized"`
 	Sealed      bool   `json:"sealed"`
 	Version     string `json:"version,omitempty"`
 }
 
 // serveHealth answers 200 when unsealed, 503 when sealed and 501 when not
-// initialized, so a load balancer sends traffic only to unsealed nodes.
+// initialized, so a load balancer sends traffic only to unsealed nodes; and
+// 503 "stale" when storage is shared and this node has lost sight of the
+// other nodes' changes for longer than max_staleness (storage.go).
 func (c *core) serveHealth(w http.ResponseWriter, r *http.Request) {
 	h := healthBody{Status: "ok", Initialized: true, Version: Version}
 	code := http.StatusOK
@@ -235,6 +248,8 @@ func (c *core) serveHealth(w http.ResponseWriter, r *http.Request) {
 		if init, err := c.b.Initialized(r.Context()); err == nil && !init {
 			h.Initialized, h.Status, code = false, "uninitialized", http.StatusNotImplemented
 		}
+	} else if storageStale(c.backend, c.maxStale) {
+		h.Status, code = "stale", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, h)
 }

@@ -38,7 +38,6 @@ import (
 	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/secrets/rotator"
 	"github.com/arca-kms/arca/internal/sigv4"
-	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/sts"
 	"github.com/arca-kms/arca/internal/trail"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
@@ -90,16 +89,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	backend, err := bolt.Open(filepath.Join(cfg.DataDir, "arca.db"), bolt.Options{})
+	holder, err := nodeID()
+	if err != nil {
+		return err
+	}
+	backend, err := openStorage(ctx, cfg, holder, log)
 	if err != nil {
 		return err
 	}
 	defer backend.Close()
 	b := barrier.New(backend)
-	holder, err := nodeID()
-	if err != nil {
-		return err
-	}
 	clk := &clock{}
 	// What does not depend on the barrier is built once, so a bad setting
 	// fails the start rather than an unseal.
@@ -111,8 +110,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	deps := buildDeps{cfg: cfg, log: log, b: b, clk: clk, holder: holder, web: web, rotators: rotators}
-	c := &core{b: b, raw: backend, log: log, audit: opts.AuditOperator}
+	inv := &invalidator{}
+	deps := buildDeps{cfg: cfg, log: log, b: b, clk: clk, holder: holder, web: web, rotators: rotators, inv: inv}
+	c := &core{b: b, raw: backend, log: log, audit: opts.AuditOperator, backend: backend, maxStale: cfg.MaxStaleness}
+	stopWatch := watchStorage(ctx, backend, cfg, log, c, inv)
+	defer stopWatch()
 	c.build = func(ctx context.Context) (*services, error) { return buildServices(ctx, deps) }
 	defer func() {
 		c.mu.Lock()
@@ -242,15 +244,24 @@ func startDev(ctx context.Context, cfg config.Config, opts Options, log *slog.Lo
 	defer c.mu.Unlock()
 	if !initialized {
 		enc, _ := seal.Config{Version: 1, Type: seal.TypeDev}.Encode()
-		if err := c.b.InitializeWithSealConfig(ctx, ds, enc); err != nil {
+		err := c.b.InitializeWithSealConfig(ctx, ds, enc)
+		switch {
+		case errors.Is(err, barrier.ErrAlreadyInitialized):
+			// Another node sharing the database initialized it first.
+			initialized = true
+		case err != nil:
 			return "", nil, fmt.Errorf("initialize barrier: %w", err)
+		default:
+			if err := c.publish(ctx, ds); err != nil {
+				return "", nil, err
+			}
+			log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
 		}
-		if err := c.publish(ctx, ds); err != nil {
-			return "", nil, err
+	}
+	if initialized {
+		if err := c.unsealWith(ctx, ds); err != nil {
+			return "", nil, fmt.Errorf("unseal with the dev seal key: %w", err)
 		}
-		log.Info("initialized new data dir", "data_dir", cfg.DataDir, "dev_seal_created", created)
-	} else if err := c.unsealWith(ctx, ds); err != nil {
-		return "", nil, fmt.Errorf("unseal with the dev seal key: %w", err)
 	}
 	return c.live.Load().ensureRoot(ctx, opts.Getenv("ARCA_ROOT_ACCESS_KEY_ID"), []byte(opts.Getenv("ARCA_ROOT_SECRET_ACCESS_KEY")))
 }
@@ -320,6 +331,8 @@ type buildDeps struct {
 	holder   string
 	web      sts.WebIdentity
 	rotators map[string]rotator.Rotator
+	// inv routes other nodes' changes to the live caches (storage.go).
+	inv *invalidator
 }
 
 // buildServices constructs everything that lives over an unsealed barrier:
@@ -330,12 +343,14 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 	ids := iam.New(b, cfg.Partition)
 	stsSvc := sts.New(b, directory{ids}, sts.Config{Partition: cfg.Partition, Now: clk.Now, Logger: log, WebIdentity: d.web})
 	creds := credentials{ids: ids, sts: stsSvc}
-	ks := keystore.New(b)
+	// Writes under a scheduler's fencing token check it in their own
+	// transaction (internal/lease): a paused former leader writes nothing.
+	ks := keystore.New(lease.Fenced{B: b})
 	// stsSvc.Policies is the identity store's policies plus, for temporary
 	// credentials, the session policy.
 	kmsSvc := kms.New(ks, kms.Config{Partition: cfg.Partition, Logger: log, Now: clk.Now, Regions: cfg.Regions, Identities: stsSvc})
 	verifier := sigv4.NewVerifier(creds, sigv4.Options{})
-	secretsSvc := secrets.New(b, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
+	secretsSvc := secrets.New(lease.Fenced{B: b}, kmsSvc, secrets.Config{Partition: cfg.Partition, Regions: cfg.Regions, Now: clk.Now,
 		Logger: log, Identities: stsSvc, Rotators: d.rotators})
 	// The audit log (audit.go): its signing key lives under the barrier,
 	// so it opens with the services and closes when they stop.
@@ -348,6 +363,9 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
 	if aud.extras != nil {
 		sweeps = append(sweeps, kms.Sweep{Name: "audit retention", Run: aud.extras.sweep})
+	}
+	if d.inv != nil {
+		d.inv.set(ks, ids, secretsSvc)
 	}
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
 		Also: sweeps}
@@ -408,7 +426,15 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 		ensureRoot: func(ctx context.Context, id string, secret []byte) (string, []byte, error) {
 			return ids.EnsureRootAccessKey(ctx, cfg.AccountID, id, secret)
 		},
+		release: func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			sched.Release(rctx)
+		},
 		stop: func() {
+			if d.inv != nil {
+				d.inv.set(nil, nil, nil)
+			}
 			stopBG()
 			<-schedDone
 			<-flushDone

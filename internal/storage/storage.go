@@ -3,7 +3,7 @@
 //
 // Storage is untrusted: it only ever sees values sealed by the barrier, and
 // keys (paths) that reveal nothing beyond what the API already exposes.
-// Implementations live in subpackages (bolt, memory, and later postgres) and
+// Implementations live in subpackages (bolt, memory, postgres) and
 // must all pass the conformance suite in storage/storagetest.
 //
 // This package imports nothing of Arca's.
@@ -12,6 +12,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrNotFound is returned by Get when the key does not exist. Not found is
@@ -70,4 +71,45 @@ type Backend interface {
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	// Close releases the backend. It is safe to call more than once.
 	Close() error
+}
+
+// ErrUnavailable marks errors that mean the store could not be reached or
+// did not answer in time (a connection refused or lost, a database
+// restarting), as opposed to a wrong request. The outcome of a write that
+// failed this way may be unknown; retrying later is the remedy. Callers test
+// with errors.Is; services map it to a retryable 5xx.
+var ErrUnavailable error = unavailableError{}
+
+type unavailableError struct{}
+
+func (unavailableError) Error() string { return "storage: unavailable" }
+
+// Unavailable lets packages that must not import storage (svcerr) recognize
+// the error through an interface.
+func (unavailableError) Unavailable() bool { return true }
+
+// Change reports keys that another process sharing the store committed.
+type Change struct {
+	// Keys are the keys written or deleted, in no particular order.
+	Keys []string
+	// All means changes may have been missed (the watcher reconnected or
+	// fell behind): every cached value must be dropped.
+	All bool
+}
+
+// Watcher is implemented by backends that several Arca processes share
+// (postgres), so that each process can drop what it cached from keys that
+// another process changed. Single-process backends (bolt, memory) do not
+// implement it: every write there passes through the one process, whose
+// writers refresh their own caches.
+type Watcher interface {
+	// Watch registers fn to be called for every change committed by
+	// another process, in the order they are learnt, from one goroutine at
+	// a time. fn must be quick and must not call the backend. Changes are
+	// delivered at least once; a key may be reported more than once.
+	Watch(fn func(Change))
+	// Synced returns the last time this process knew it had seen every
+	// change committed before that time. A process cut off from the store
+	// sees it fall behind and should stop trusting its caches.
+	Synced() time.Time
 }

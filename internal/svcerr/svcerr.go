@@ -119,8 +119,16 @@ func Validationf(format string, args ...any) *Error {
 	return New(Validation, format, args...)
 }
 
-// InternalError returns a KMSInternalException whose cause is only logged.
+// InternalError returns a KMSInternalException whose cause is only logged,
+// or a DependencyTimeoutException (HTTP 503) when the cause is that storage
+// could not be reached (an error with an Unavailable() bool method that
+// returns true, such as storage.ErrUnavailable): both are retryable, and
+// the latter tells the client that the dependency, not Arca, failed.
 func InternalError(err error) *Error {
+	var u interface{ Unavailable() bool }
+	if errors.As(err, &u) && u.Unavailable() {
+		return &Error{Code: DependencyTimeout, Msg: "The service could not reach its storage in time. Retry the request.", Err: err}
+	}
 	return &Error{Code: Internal, Msg: "An internal error occurred. Retry the request.", Err: err}
 }
 

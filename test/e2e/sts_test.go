@@ -471,6 +471,40 @@ func TestSTSAccessMatrix(t *testing.T) {
 		wantCode(t, err, "UnrecognizedClientException", "DescribeKey by a session of a deleted and re-created role")
 	})
 
+	t.Run("CrossAccountRole", func(t *testing.T) {
+		// A user of account B assumes a role of account A that trusts
+		// account B: both the trust policy and B's identity policy must
+		// allow it; the session then acts as A's role.
+		adminB := srv.iamClient(acct.Result.AccessKey.AccessKeyID, acct.Result.AccessKey.SecretAccessKey)
+		_, err := adminB.CreateUser(bg(), &iam.CreateUserInput{UserName: aws.String("visitor")})
+		mustOK(t, err, "CreateUser visitor in B")
+		ak, err := adminB.CreateAccessKey(bg(), &iam.CreateAccessKeyInput{UserName: aws.String("visitor")})
+		mustOK(t, err, "CreateAccessKey visitor")
+		visitorSTS := srv.stsClient("us-east-1", aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey))
+		_, err = admin.CreateRole(bg(), &iam.CreateRoleInput{RoleName: aws.String("partner"), AssumeRolePolicyDocument: policyDoc(
+			`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctB + `:root"},"Action":"sts:AssumeRole"}`)})
+		mustOK(t, err, "CreateRole partner")
+		_, err = admin.PutRolePolicy(bg(), &iam.PutRolePolicyInput{RoleName: aws.String("partner"), PolicyName: aws.String("kms"),
+			PolicyDocument: policyDoc(`{"Effect":"Allow","Action":"kms:Encrypt","Resource":"` + k1ARN + `"}`)})
+		mustOK(t, err, "PutRolePolicy partner")
+		in := &sts.AssumeRoleInput{RoleArn: aws.String(arnA("role/partner")), RoleSessionName: aws.String("visit")}
+		_, err = visitorSTS.AssumeRole(bg(), in)
+		wantQueryErr(t, err, "AccessDenied", 403, "cross-account AssumeRole without B's identity policy")
+		_, err = adminB.PutUserPolicy(bg(), &iam.PutUserPolicyInput{UserName: aws.String("visitor"), PolicyName: aws.String("assume"),
+			PolicyDocument: policyDoc(`{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"` + arnA("role/partner") + `"}`)})
+		mustOK(t, err, "PutUserPolicy visitor")
+		out, err := visitorSTS.AssumeRole(bg(), in)
+		mustOK(t, err, "cross-account AssumeRole")
+		if got := aws.ToString(out.AssumedRoleUser.Arn); got != "arn:aws:sts::"+acctA+":assumed-role/partner/visit" {
+			t.Errorf("AssumedRoleUser.Arn = %s", got)
+		}
+		k := srv.kmsWith(credentials.NewStaticCredentialsProvider(aws.ToString(out.Credentials.AccessKeyId),
+			aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)))
+		sessARN := "arn:aws:sts::" + acctA + ":assumed-role/partner/visit"
+		checkMatrixCell(t, "partner session", sessARN, k, matrixOps[0], "K1", k1ARN, nil, true)
+		checkMatrixCell(t, "partner session", sessARN, k, matrixOps[2], "K1", k1ARN, nil, false)
+	})
+
 	// Last, because it moves the server's clock: session credentials stop
 	// at their expiry, with ExpiredTokenException from KMS and from STS.
 	t.Run("Expiry", func(t *testing.T) {

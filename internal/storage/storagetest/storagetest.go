@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/arca-kms/arca/internal/storage"
 )
@@ -45,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Backend) {
 		{"UpdateListSeesTxWrites", testUpdateList},
 		{"ConcurrentIncrements", testConcurrentIncrements},
 		{"ConcurrentReadersAndWriters", testConcurrentReadWrite},
+		{"SerializableNoWriteSkew", testWriteSkew},
+		{"SerializableNoPhantoms", testPhantomQuota},
 		{"CancelledContext", testCancelled},
 		{"Closed", testClosed},
 	}
@@ -598,5 +601,123 @@ func testClosed(t *testing.T, b storage.Backend) {
 	}
 	if err := b.Close(); err != nil {
 		t.Errorf("second Close = %v; want nil", err)
+	}
+}
+
+// testWriteSkew is the anomaly snapshot isolation allows and serializable
+// transactions forbid: each transaction reads two keys and, seeing both
+// set, clears its own. Run concurrently, at most one may clear, so at least
+// one key stays set. A backend that only checks write-write conflicts
+// fails here.
+func testWriteSkew(t *testing.T, b storage.Backend) {
+	for round := range 8 {
+		ka, kb := fmt.Sprintf("skew/%d/a", round), fmt.Sprintf("skew/%d/b", round)
+		mustPut(t, b, ka, "1")
+		mustPut(t, b, kb, "1")
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		read := rendezvous(2)
+		for _, mine := range []string{ka, kb} {
+			wg.Go(func() {
+				<-start
+				first := true
+				err := b.Update(ctx, func(tx storage.Tx) error {
+					va, err := tx.Get(ctx, ka)
+					if err != nil {
+						return err
+					}
+					vb, err := tx.Get(ctx, kb)
+					if err != nil {
+						return err
+					}
+					if first {
+						first = false
+						read() // both have read before either writes
+					}
+					if string(va) == "1" && string(vb) == "1" {
+						return tx.Put(ctx, mine, []byte("0"))
+					}
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		va, _ := b.Get(ctx, ka)
+		vb, _ := b.Get(ctx, kb)
+		if string(va) == "0" && string(vb) == "0" {
+			t.Fatalf("round %d: both keys cleared: write skew, the transactions were not serializable", round)
+		}
+	}
+}
+
+// testPhantomQuota is a quota enforced by counting a prefix inside the
+// transaction (the pattern of per-key grant limits and two access keys
+// per user): concurrent inserts must not exceed it.
+func testPhantomQuota(t *testing.T, b storage.Backend) {
+	const quota, workers = 3, 8
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	counted := rendezvous(workers)
+	for w := range workers {
+		wg.Go(func() {
+			<-start
+			first := true
+			err := b.Update(ctx, func(tx storage.Tx) error {
+				ents, err := tx.List(ctx, "quota/", "", 0)
+				if err != nil {
+					return err
+				}
+				if first {
+					first = false
+					counted()
+				}
+				if len(ents) >= quota {
+					return errQuota
+				}
+				return tx.Put(ctx, fmt.Sprintf("quota/%d", w), []byte("x"))
+			})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, errQuota):
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	ents, err := b.List(ctx, "quota/", "", 0)
+	if err != nil || len(ents) != quota || ok.Load() != quota {
+		t.Errorf("after %d concurrent inserts under a quota of %d: %d entries (%d succeeded), %v", workers, quota, len(ents), ok.Load(), err)
+	}
+}
+
+var errQuota = errors.New("quota reached")
+
+// rendezvous returns a function that waits until n callers have called it,
+// or 200ms, whichever is first. Transactions use it to overlap on backends
+// that run them concurrently; on a backend that runs one at a time the
+// first simply waits out the timeout.
+func rendezvous(n int) func() {
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	return func() {
+		mu.Lock()
+		arrived++
+		if arrived == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }

@@ -209,7 +209,7 @@ func (s *Server) serveHealth(w http.ResponseWriter) {
 	b, _ := json.Marshal(h)
 	w.Header().Set("Content-Type", "application/json")
 	code := http.StatusOK
-	if h.Sealed {
+	if h.Sealed || h.Status != "ok" {
 		code = http.StatusServiceUnavailable
 	}
 	w.WriteHeader(code)

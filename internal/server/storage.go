@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/arca-kms/arca/internal/config"
+	"github.com/arca-kms/arca/internal/iam"
+	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/secrets"
+	"github.com/arca-kms/arca/internal/storage"
+	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/storage/postgres"
+)
+
+// openStorage opens the configured backend. node names this process in a
+// shared backend's change log.
+func openStorage(ctx context.Context, cfg config.Config, node string, log *slog.Logger) (storage.Backend, error) {
+	switch cfg.Storage {
+	case "postgres":
+		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		b, err := postgres.Open(octx, cfg.PostgresDSN, postgres.Options{Node: node, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("storage postgres: %w", err)
+		}
+		log.Info("storage: postgres", "node", node)
+		return b, nil
+	default:
+		return bolt.Open(filepath.Join(cfg.DataDir, "arca.db"), bolt.Options{})
+	}
+}
+
+// invalidator holds the caches of the live services (rebuilt at every
+// unseal), for the storage watcher to drop entries from.
+type invalidator struct {
+	mu  sync.RWMutex
+	ks  *keystore.Store
+	ids *iam.Store
+	sec *secrets.Service
+	// gateFn, set before any service is built, is the keystore's
+	// staleness check (nil with an unshared backend).
+	gateFn func() error
+}
+
+// set installs the live caches (nil, nil when sealing) and gates the
+// keystore on the backend keeping up.
+func (v *invalidator) set(ks *keystore.Store, ids *iam.Store, sec *secrets.Service) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ks, v.ids, v.sec = ks, ids, sec
+	if ks != nil && v.gateFn != nil {
+		ks.SetGate(v.gateFn)
+	}
+}
+
+// apply drops what the change invalidates from the live caches.
+func (v *invalidator) apply(c storage.Change) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.ks == nil {
+		return
+	}
+	if c.All {
+		v.ks.ForgetAll()
+		v.ids.ForgetAll()
+		v.sec.ForgetAll()
+		return
+	}
+	for _, k := range c.Keys {
+		v.ks.InvalidatePath(k)
+		v.ids.InvalidatePath(k)
+		v.sec.InvalidatePath(k)
+	}
+}
+
+// gate is the keystore's staleness check.
+func (v *invalidator) gate(w storage.Watcher, bound time.Duration) func() error {
+	return func() error {
+		if lag := time.Since(w.Synced()); lag > bound {
+			return fmt.Errorf("storage: no sight of other nodes' changes for %v (max_staleness %v): %w",
+				lag.Round(time.Millisecond), bound, storage.ErrUnavailable)
+		}
+		return nil
+	}
+}
+
+// watchStorage, when the backend is shared with other nodes, drops from
+// this node's caches whatever another node changed (keystore: keys, their
+// material, grants, aliases; iam: identities; secrets: records and
+// values) and reloads the barrier
+// keyring when another node rewrote it. With a backend that is not shared
+// (bolt) it does nothing. The returned function stops the keyring reloader.
+func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Config, log *slog.Logger, c *core, inv *invalidator) func() {
+	w, ok := backend.(storage.Watcher)
+	if !ok {
+		return func() {}
+	}
+	// The keyring is reloaded off the watcher's goroutine, which must not
+	// call the backend.
+	reload := make(chan struct{}, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-reload:
+				c.mu.Lock()
+				if c.wrapper != nil {
+					if err := c.b.Unseal(rctx, c.wrapper); err != nil && rctx.Err() == nil {
+						log.Error("reloading the barrier keyring changed by another node", "err", err)
+					}
+				}
+				c.mu.Unlock()
+			}
+		}
+	}()
+	kick := func() {
+		select {
+		case reload <- struct{}{}:
+		default:
+		}
+	}
+	w.Watch(func(ch storage.Change) {
+		inv.apply(ch)
+		if ch.All {
+			kick()
+			return
+		}
+		for _, k := range ch.Keys {
+			if k == "core/keyring" {
+				kick()
+			}
+		}
+	})
+	inv.gateFn = inv.gate(w, cfg.MaxStaleness)
+	return func() { cancel(); <-done }
+}
+
+// storageStale reports whether a shared backend is past the staleness
+// bound: /healthz then answers 503 "stale" so load balancers skip the node.
+func storageStale(backend storage.Backend, bound time.Duration) bool {
+	w, ok := backend.(storage.Watcher)
+	return ok && time.Since(w.Synced()) > bound
+}
