@@ -2,7 +2,7 @@ module github.com/arca-kms/arca
 
 go 1.26
 
-// aws-sdk-go-v2 is pinned to core v1.47.7 (service/kms v1.62.4, service/iam v1.64.8, service/sts v1.51.8, service/cloudtrail v1.56.0, config v1.33.15 (the awskms seal's standard credential chain),
+// aws-sdk-go-v2 is pinned to core v1.47.7 (service/kms v1.62.4, service/iam v1.64.8, service/sts v1.51.8, service/secretsmanager v1.50.10, service/cloudtrail v1.56.0, config v1.33.15 (the awskms seal's standard credential chain),
 // credentials v1.20.15): the module proxy here refuses core v1.47.8, which the
 // newest service releases require. Upgrade together once the proxy serves it.
 

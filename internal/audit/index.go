@@ -34,7 +34,7 @@ var indexedAttrs = []string{AttrEventName, AttrReadOnly, AttrUsername, AttrResou
 // reading the log: it keeps, per event, its time and place in the segment
 // files, and per (account, attribute, value) the ascending list of events
 // that have it. It is built by reading the log once at Open and then
-// extended by the writer after every durable batch. Memory is about 60
+// extended by the writer after every durable batch. Memory is about 110
 // bytes per event plus the distinct values.
 //
 // Only API events (eventType AwsApiCall) are indexed: intent records and
@@ -236,8 +236,8 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	}
 	for _, e := range want {
 		b, err := ix.read(e)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // pruned by retention
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrClosed) {
+			continue // pruned by retention (and dropped by DropMissing)
 		}
 		if err != nil {
 			return Page{}, err
@@ -271,11 +271,22 @@ func (ix *Index) postings(account, attr, value string) []uint32 {
 
 // read returns an indexed event's line.
 func (ix *Index) read(e entry) ([]byte, error) {
+	path := filepath.Join(ix.dir, segmentName(int(e.seg)))
 	ix.mu.Lock()
 	f := ix.files[e.seg]
+	if f != nil {
+		// Retention may have removed the segment since it was opened; an
+		// open descriptor would still read it.
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			f.Close()
+			delete(ix.files, e.seg)
+			ix.mu.Unlock()
+			return nil, err
+		}
+	}
 	if f == nil {
 		var err error
-		f, err = os.Open(filepath.Join(ix.dir, segmentName(int(e.seg))))
+		f, err = os.Open(path)
 		if err != nil {
 			ix.mu.Unlock()
 			return nil, fmt.Errorf("audit: %w", err)
@@ -288,6 +299,21 @@ func (ix *Index) read(e entry) ([]byte, error) {
 		return nil, fmt.Errorf("audit: read event: %w", err)
 	}
 	return b, nil
+}
+
+// DropMissing closes the open segment files that retention has removed, so
+// that their disk space is freed and their events are no longer returned
+// (a lookup reading one at that moment skips it). The server calls it
+// after each prune.
+func (ix *Index) DropMissing() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for seg, f := range ix.files {
+		if _, err := os.Stat(filepath.Join(ix.dir, segmentName(int(seg)))); errors.Is(err, os.ErrNotExist) {
+			f.Close()
+			delete(ix.files, seg)
+		}
+	}
 }
 
 func (ix *Index) close() {

@@ -183,3 +183,30 @@ func BenchmarkLookupMillion(b *testing.B) {
 		})
 	}
 }
+
+// TestIndexSkipsPrunedSegments: once retention removes a segment, its
+// events are no longer returned, even through a file the index had open.
+func TestIndexSkipsPrunedSegments(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, newKey(t), Options{MaxSegmentBytes: 2 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 40; i++ {
+		if err := l.Append(context.Background(), event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := l.Index().Lookup(Query{Max: 50})
+	if err != nil || len(all.Events) != 40 {
+		t.Fatalf("before: %d events, %v", len(all.Events), err)
+	}
+	if err := os.Remove(filepath.Join(dir, segmentName(1))); err != nil {
+		t.Fatal(err)
+	}
+	after, err := l.Index().Lookup(Query{Max: 50})
+	if err != nil || len(after.Events) == 0 || len(after.Events) >= 40 {
+		t.Fatalf("after removing segment 1: %d events, %v", len(after.Events), err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,10 +65,11 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	reqs chan *appendReq
-	keys chan rotateReq
-	done chan struct{}
-	wg   sync.WaitGroup
+	reqs  chan *appendReq
+	keys  chan rotateReq
+	syncs chan *syncJob // written batches, to the syncer
+	done  chan struct{}
+	wg    sync.WaitGroup
 
 	// Owned by the writer goroutine.
 	seg      *os.File
@@ -79,6 +81,13 @@ type Log struct {
 
 	index *Index
 
+	// Set by the syncer: the last durable record, which checkpoints sign,
+	// and the error that stopped the log (an fsync failed).
+	dmu      sync.Mutex
+	dseq     uint64
+	dhash    string
+	brokeErr error
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -87,9 +96,31 @@ type Log struct {
 func (l *Log) Index() *Index { return l.index }
 
 type appendReq struct {
-	ev  *Event
-	err chan error
+	ev *Event
+	// body is ev's encoding up to its chain fields, made by the caller so
+	// that the writer, which every event passes through, only splices in
+	// the sequence and hashes (nil: the writer encodes the whole event).
+	body []byte
+	err  chan error
 }
+
+// isHash reports whether s is a lowercase hex SHA-256, which encodes in
+// JSON as itself.
+func isHash(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// chainTail is how encoding/json ends an event whose chain fields are
+// zero: the chain fields are the struct's last three.
+const chainTail = `"arcaSequence":0,"arcaPreviousHash":"","arcaHash":""}`
 
 // KeyID names a checkpoint signing key: the first 16 hex digits of the
 // SHA-256 of its public key.
@@ -120,7 +151,7 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	l := &Log{dir: dir, key: key, kid: KeyID(key.Public().(ed25519.PublicKey)), opts: opts, log: opts.Logger,
-		reqs: make(chan *appendReq, maxBatch), keys: make(chan rotateReq), done: make(chan struct{}), prevHash: ZeroHash}
+		reqs: make(chan *appendReq, maxBatch), keys: make(chan rotateReq), syncs: make(chan *syncJob, 4), done: make(chan struct{}), prevHash: ZeroHash}
 	torn, err := l.recover()
 	if err != nil {
 		return nil, err
@@ -129,14 +160,20 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 	if err := l.index.build(); err != nil {
 		return nil, fmt.Errorf("audit: index: %w", err)
 	}
+	l.dseq, l.dhash = l.seq, l.prevHash
 	if torn != nil {
-		if err := l.writeBatch([]*appendReq{{ev: torn}}); err != nil {
+		job, err := l.writeBatch([]*appendReq{{ev: torn, err: make(chan error, 1)}})
+		if err == nil {
+			err = l.syncJobs([]*syncJob{job})
+		}
+		if err != nil {
 			return nil, err
 		}
 		l.log.Warn("audit log: torn last record cut off and recorded", "segment", l.segNum)
 	}
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.run()
+	go l.syncer()
 	return l, nil
 }
 
@@ -253,13 +290,12 @@ func lastEventOf(path string) (*Event, error) {
 // maxLine bounds one event's encoding when reading.
 const maxLine = 4 << 20
 
+// openSegment makes segment n the one written. The previous segment's file
+// is not closed here: the syncer closes it once its last batch is synced.
 func (l *Log) openSegment(n int) error {
 	f, err := os.OpenFile(filepath.Join(l.dir, segmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
-	}
-	if l.seg != nil {
-		l.seg.Close()
 	}
 	l.seg, l.segNum, l.segSize = f, n, 0
 	// The new file's directory entry must be durable before events in it
@@ -281,6 +317,16 @@ func syncDir(dir string) error {
 // the event is not in the log and the request it describes must fail.
 func (l *Log) Append(ctx context.Context, ev *Event) error {
 	r := &appendReq{ev: ev, err: make(chan error, 1)}
+	ev.EventVersion = EventVersion
+	if ev.EventTime == "" {
+		ev.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
+	}
+	ev.Sequence, ev.PreviousHash, ev.Hash = 0, "", ""
+	if b, err := json.Marshal(ev); err != nil {
+		return fmt.Errorf("audit: encode event: %w", err)
+	} else if body, ok := bytes.CutSuffix(b, []byte(chainTail)); ok {
+		r.body = body
+	}
 	select {
 	case <-l.done:
 		return ErrClosed
@@ -316,10 +362,7 @@ func (l *Log) run() {
 					break fill
 				}
 			}
-			err := l.writeBatch(batch)
-			for _, r := range batch {
-				r.err <- err
-			}
+			l.submit(batch)
 		case rq := <-l.keys:
 			// Everything so far is anchored by the old key; checkpoints
 			// from now on are signed by the new one.
@@ -333,12 +376,14 @@ func (l *Log) run() {
 				l.log.Error("audit checkpoint failed", "error", err)
 			}
 		case <-l.done:
-			// Drain what was queued before Close.
+			// Drain what was queued before Close, then let the syncer
+			// finish.
 			for {
 				select {
 				case r := <-l.reqs:
-					r.err <- l.writeBatch([]*appendReq{r})
+					l.submit([]*appendReq{r})
 				default:
+					close(l.syncs)
 					return
 				}
 			}
@@ -346,10 +391,127 @@ func (l *Log) run() {
 	}
 }
 
-// writeBatch chains, writes and fsyncs a batch. On failure the chain state
-// is left as before the batch, so the next batch continues from the last
-// durable event; the file is cut back to where it was.
-func (l *Log) writeBatch(batch []*appendReq) error {
+// syncJob is a batch written to a segment file and not yet fsynced.
+type syncJob struct {
+	batch []*appendReq
+	f     *os.File // the file written
+	// closeAfter is a segment file the writer has left: closed once synced.
+	closeAfter *os.File
+	seg        int
+	start      int64
+	lens       []int
+	buf        []byte
+	seq        uint64 // the batch's last record
+	hash       string
+}
+
+// submit writes a batch (the writer's part of group commit) and hands it to
+// the syncer, which acknowledges it once fsynced. While the syncer waits
+// for one fsync, the writer already writes the next batch, so a request
+// waits for about one fsync, not two.
+func (l *Log) submit(batch []*appendReq) {
+	if err := l.broken(); err != nil {
+		for _, r := range batch {
+			r.err <- err
+		}
+		return
+	}
+	job, err := l.writeBatch(slices.Clone(batch))
+	if err != nil {
+		for _, r := range batch {
+			r.err <- err
+		}
+		return
+	}
+	l.syncs <- job
+}
+
+func (l *Log) broken() error {
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	return l.brokeErr
+}
+
+// syncer fsyncs written batches, as many at once as have been written
+// meanwhile, and acknowledges them.
+func (l *Log) syncer() {
+	defer l.wg.Done()
+	for job := range l.syncs {
+		jobs := []*syncJob{job}
+	more:
+		for {
+			select {
+			case j, ok := <-l.syncs:
+				if !ok {
+					break more
+				}
+				jobs = append(jobs, j)
+			default:
+				break more
+			}
+		}
+		l.syncJobs(jobs)
+	}
+}
+
+// syncJobs makes jobs durable, in order, and acknowledges them. An fsync
+// failure stops the log: what the kernel did with the failed pages is
+// unknown, so no later write may build on them; every append fails from
+// then on and the requests are refused (fail-closed) until a restart, whose
+// recovery reads what is really on disk. Records of refused requests may
+// therefore be found in the log after a restart; none is ever missing for
+// a request that was told it succeeded.
+func (l *Log) syncJobs(jobs []*syncJob) error {
+	err := l.broken()
+	if err == nil {
+		var last *os.File
+		for _, j := range jobs {
+			if j.f == last {
+				continue
+			}
+			if e := j.f.Sync(); e != nil {
+				err = fmt.Errorf("audit: fsync: %w", e)
+				l.dmu.Lock()
+				l.brokeErr = err
+				l.dmu.Unlock()
+				l.log.Error("audit log stopped: fsync failed; every request is refused until Arca restarts", "error", e)
+				break
+			}
+			last = j.f
+		}
+	}
+	for _, j := range jobs {
+		if err == nil {
+			if l.index != nil {
+				l.index.mu.Lock()
+				off := j.start
+				for i, r := range j.batch {
+					l.index.add(r.ev, j.seg, off, j.lens[i])
+					off += int64(j.lens[i]) + 1
+				}
+				l.index.mu.Unlock()
+			}
+			if l.opts.Durable != nil {
+				l.opts.Durable(j.buf, j.seq)
+			}
+			l.dmu.Lock()
+			l.dseq, l.dhash = j.seq, j.hash
+			l.dmu.Unlock()
+		}
+		for _, r := range j.batch {
+			r.err <- err
+		}
+		if j.closeAfter != nil {
+			j.closeAfter.Close()
+		}
+	}
+	return err
+}
+
+// writeBatch chains and writes a batch (the syncer fsyncs it). On failure
+// the chain state is left as before the batch, so the next batch continues
+// from the last written event; the file is cut back to where it was.
+func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 	seq, prev := l.seq, l.prevHash
 	var buf bytes.Buffer
 	lens := make([]int, 0, len(batch))
@@ -363,27 +525,31 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 		}
 		// One encoding serves both the hash and the line: the canonical
 		// form ends with the empty hash, which is filled in place.
-		e.Hash = ""
-		canon, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("audit: encode event: %w", err)
-		}
-		sum := sha256.New()
-		sum.Write([]byte(e.PreviousHash))
-		sum.Write(canon)
-		h := hex.EncodeToString(sum.Sum(nil))
-		e.Hash = h
 		n := buf.Len()
-		if body, ok := bytes.CutSuffix(canon, []byte(`"arcaHash":""}`)); ok {
-			buf.Write(body)
-			buf.WriteString(`"arcaHash":"` + h + `"}`)
+		if r.body != nil && isHash(prev) {
+			buf.Write(r.body)
+			buf.WriteString(`"arcaSequence":` + strconv.FormatUint(seq, 10) + `,"arcaPreviousHash":"` + prev + `","arcaHash":"`)
+			sum := sha256.New()
+			sum.Write([]byte(prev))
+			sum.Write(buf.Bytes()[n:])
+			sum.Write([]byte(`"}`))
+			e.Hash = hex.EncodeToString(sum.Sum(nil))
+			buf.WriteString(e.Hash + `"}`)
 		} else {
+			// A log continued from a foreign last record, or an event
+			// encoded here: the plain way.
+			h, err := e.computeHash()
+			if err != nil {
+				return nil, err
+			}
+			e.Hash = h
 			line, err := json.Marshal(e)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			buf.Write(line)
 		}
+		h := e.Hash
 		lens = append(lens, buf.Len()-n)
 		buf.WriteByte('\n')
 		prev = h
@@ -391,31 +557,18 @@ func (l *Log) writeBatch(batch []*appendReq) error {
 	start := l.segSize
 	if _, err := l.seg.Write(buf.Bytes()); err != nil {
 		l.seg.Truncate(start)
-		return fmt.Errorf("audit: write: %w", err)
+		return nil, fmt.Errorf("audit: write: %w", err)
 	}
-	if err := l.seg.Sync(); err != nil {
-		l.seg.Truncate(start)
-		return fmt.Errorf("audit: fsync: %w", err)
-	}
+	job := &syncJob{batch: batch, f: l.seg, seg: l.segNum, start: start, lens: lens, buf: buf.Bytes(), seq: seq, hash: prev}
 	l.seq, l.prevHash, l.segSize = seq, prev, start+int64(buf.Len())
-	if l.index != nil {
-		l.index.mu.Lock()
-		off := start
-		for i, r := range batch {
-			l.index.add(r.ev, l.segNum, off, lens[i])
-			off += int64(lens[i]) + 1
-		}
-		l.index.mu.Unlock()
-	}
-	if l.opts.Durable != nil {
-		l.opts.Durable(buf.Bytes(), seq)
-	}
 	if l.segSize >= l.opts.MaxSegmentBytes {
 		if err := l.openSegment(l.segNum + 1); err != nil {
 			l.log.Error("audit: cannot start a new segment; continuing in the current one", "error", err)
+		} else {
+			job.closeAfter = job.f
 		}
 	}
-	return nil
+	return job, nil
 }
 
 type rotateReq struct {
@@ -452,10 +605,15 @@ func (c *Checkpoint) signedBytes() []byte {
 
 // checkpoint signs the current head if it moved since the last checkpoint.
 func (l *Log) checkpoint() error {
-	if l.seq == 0 || l.seq == l.lastCP {
+	// Only durable records are signed: a checkpoint must never vouch for a
+	// record a crash could still take away.
+	l.dmu.Lock()
+	seq, hash := l.dseq, l.dhash
+	l.dmu.Unlock()
+	if seq == 0 || seq == l.lastCP {
 		return nil
 	}
-	cp := Checkpoint{Sequence: l.seq, Hash: l.prevHash, Time: l.opts.Now().UTC().Format(time.RFC3339Nano), KeyID: l.kid}
+	cp := Checkpoint{Sequence: seq, Hash: hash, Time: l.opts.Now().UTC().Format(time.RFC3339Nano), KeyID: l.kid}
 	cp.Signature = ed25519.Sign(l.key, cp.signedBytes())
 	line, err := json.Marshal(&cp)
 	if err != nil {
@@ -472,7 +630,7 @@ func (l *Log) checkpoint() error {
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	l.lastCP = l.seq
+	l.lastCP = seq
 	return nil
 }
 

@@ -301,3 +301,29 @@ func TestPruneHoldsForSinks(t *testing.T) {
 		t.Fatalf("Prune holding from 20 = %+v, %v", a, err)
 	}
 }
+
+// After a prune, the lookup index stops returning the removed events once
+// DropMissing lets go of the files it had open.
+func TestIndexAfterPrune(t *testing.T) {
+	t.Parallel()
+	l, clk, dir, key := agedLog(t)
+	defer l.Close()
+	all := func() int {
+		p, err := l.Index().Lookup(Query{Max: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p.Events)
+	}
+	if n := all(); n != 60 {
+		t.Fatalf("%d events before the prune", n)
+	}
+	a, err := Prune(dir, key, clk.Now().Add(-30*24*time.Hour), PruneOptions{Now: clk.Now})
+	if err != nil || a == nil {
+		t.Fatal(err)
+	}
+	l.Index().DropMissing()
+	if n := all(); n != 60-int(a.Sequence) {
+		t.Errorf("%d events after pruning %d; want %d", n, a.Sequence, 60-int(a.Sequence))
+	}
+}

@@ -54,6 +54,7 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	a.extras = extras
+	extras.afterPrune = a.log.Index().DropMissing
 	if err := a.writePublicKeys(ctx); err != nil {
 		a.log.Close()
 		return nil, err

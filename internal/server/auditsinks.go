@@ -36,6 +36,9 @@ type auditExtras struct {
 	mu  sync.Mutex
 	key func(context.Context) (ed25519.PrivateKey, error)
 	now func() time.Time
+	// afterPrune runs after a prune removed segments (the lookup index
+	// lets go of them).
+	afterPrune func()
 }
 
 // sinkStateDir is where the sinks keep their cursors, inside the audit dir.
@@ -104,6 +107,9 @@ func (x *auditExtras) sweep(ctx context.Context) (int, error) {
 	a, err := audit.Prune(x.dir, k, now().Add(-x.retention), o)
 	if a == nil {
 		return 0, err
+	}
+	if x.afterPrune != nil {
+		x.afterPrune()
 	}
 	return 1, err
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
@@ -284,12 +287,27 @@ func TestAuditRetention(t *testing.T) {
 	if len(before) < 4 {
 		t.Fatalf("%d segments; want several at 4 KiB", len(before))
 	}
+	// LookupEvents finds CreateKey before the prune (and so holds its
+	// segment open), and must not after it.
+	ct := s.cloudTrailClient(rootAKID, rootSecret)
+	createKeyEvents := func() int {
+		out, err := ct.LookupEvents(bg(), &cloudtrail.LookupEventsInput{LookupAttributes: []cttypes.LookupAttribute{
+			{AttributeKey: cttypes.LookupAttributeKeyEventName, AttributeValue: aws.String("CreateKey")}}})
+		mustOK(t, err, "LookupEvents")
+		return len(out.Events)
+	}
+	if n := createKeyEvents(); n != 1 {
+		t.Fatalf("%d CreateKey events before the prune", n)
+	}
 	advanceClock(t, s, 48*time.Hour) // runs the scheduler's sweeps, retention included
 	anchorPath := filepath.Join(auditDir, "anchor.json")
 	waitUntil(t, 20*time.Second, "the prune anchor", func() bool { _, err := os.Stat(anchorPath); return err == nil })
 	after, _ := filepath.Glob(filepath.Join(auditDir, "segment-*.jsonl"))
 	if len(after) >= len(before) {
 		t.Fatalf("segments %d → %d: nothing pruned", len(before), len(after))
+	}
+	if n := createKeyEvents(); n != 0 {
+		t.Errorf("LookupEvents still finds %d pruned CreateKey events", n)
 	}
 	encryptN(t, c, key.KeyId, 5) // the chain continues after the prune
 	out, code := runArca(t, nil, "audit", "verify", auditDir)

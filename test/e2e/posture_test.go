@@ -7,7 +7,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
 
 type postureFinding struct {
@@ -213,5 +218,50 @@ func TestPosture(t *testing.T) {
 		if f.Severity != "MEDIUM" && f.Severity != "HIGH" && f.Severity != "CRITICAL" {
 			t.Errorf("--min-severity medium returned %+v", f)
 		}
+	}
+}
+
+// TestPostureSecretRotationFailed: a secret whose rotation keeps failing
+// (its webhook rotator answers 500) is reported as ARCA-SM-002 with the
+// failing step, and no longer as a secret without rotation.
+func TestPostureSecretRotationFailed(t *testing.T) {
+	t.Parallel()
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "rotation target unreachable", http.StatusInternalServerError)
+	}))
+	defer hook.Close()
+	cfg := filepath.Join(t.TempDir(), "arca.yaml")
+	yaml := "rotators:\n  - {name: broken, type: webhook, url: " + hook.URL + "/rotate, hmac_secret_env: ARCA_E2E_HOOK_KEY, timeout: 5s}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{env: []string{"ARCA_CONFIG=" + cfg, "ARCA_E2E_HOOK_KEY=e2e-posture-hook-key-0123456789"}})
+	c := s.smClient("us-east-1", rootAKID, rootSecret)
+	sec, err := c.CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String("posture/rotating"), SecretString: aws.String("pw-rotation-value")})
+	mustOK(t, err, "CreateSecret")
+	_, err = c.RotateSecret(bg(), &sm.RotateSecretInput{SecretId: sec.ARN,
+		RotationLambdaARN: aws.String("arn:aws:lambda:us-east-1:000000000000:function:broken"),
+		RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
+	mustOK(t, err, "RotateSecret")
+	var f *postureFinding
+	var raw string
+	deadline := time.Now().Add(30 * time.Second)
+	for f == nil && time.Now().Before(deadline) {
+		var fs []postureFinding
+		fs, raw, err = runPosture(t, s, rootAKID, rootSecret, "-o", "json")
+		if err != nil {
+			t.Fatalf("arca posture: %v %s", err, raw)
+		}
+		if f = findingFor(fs, "ARCA-SM-002", *sec.ARN); f == nil {
+			time.Sleep(200 * time.Millisecond)
+		} else if findingFor(fs, "ARCA-SM-001", *sec.ARN) != nil {
+			t.Errorf("a secret with rotation reported as without:\n%s", raw)
+		}
+	}
+	if f == nil {
+		t.Fatalf("no ARCA-SM-002 for the failing rotation:\n%s", raw)
+	}
+	if f.Severity != "HIGH" || !strings.Contains(f.Detail, "step ") || strings.Contains(raw, "pw-rotation-value") {
+		t.Errorf("finding = %+v", f)
 	}
 }

@@ -3,6 +3,7 @@ package awsjson_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -10,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arca-kms/arca/internal/audit"
 	"github.com/arca-kms/arca/internal/iam"
 	"github.com/arca-kms/arca/internal/keystore"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/sigv4"
 	"github.com/arca-kms/arca/internal/storage/memory"
+	"github.com/arca-kms/arca/internal/transport/auditrec"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
 )
 
@@ -33,7 +36,14 @@ func (l lookup) LookupSecret(ctx context.Context, id string) ([]byte, error) {
 // in-process request path: body read, SigV4, routing, JSON, service,
 // keystore cache and AES-GCM. It is the server CPU that make bench reports,
 // minus the network.
-func BenchmarkEncryptPath(b *testing.B) {
+func BenchmarkEncryptPath(b *testing.B) { benchEncrypt(b, false) }
+
+// BenchmarkEncryptPathAudited is BenchmarkEncryptPath with the audit log on
+// (a real log in a temporary directory, fsync and all) and 64 concurrent
+// callers, so that group commit works as under load.
+func BenchmarkEncryptPathAudited(b *testing.B) { benchEncrypt(b, true) }
+
+func benchEncrypt(b *testing.B, audited bool) {
 	ctx := context.Background()
 	st := memory.New()
 	ids := iam.New(st, "aws")
@@ -42,10 +52,20 @@ func BenchmarkEncryptPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	svc := kms.New(keystore.New(st), kms.Config{})
-	h := awsjson.New(awsjson.Config{
+	cfg := awsjson.Config{
 		Services: []*awsjson.Service{awsjson.KMS(svc)}, Verifier: sigv4.NewVerifier(lookup{ids}, sigv4.Options{}),
 		Principals: ids, Regions: []string{"us-east-1"},
-	})
+	}
+	if audited {
+		_, key, _ := ed25519.GenerateKey(nil)
+		l, err := audit.Open(b.TempDir(), key, audit.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		cfg.Audit = auditrec.New(l, "000000000000")
+	}
+	h := awsjson.New(cfg)
 	signer := sigv4.NewSigner(akid, secret, "us-east-1", "kms")
 	call := func(target string, body []byte) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:4599/", bytes.NewReader(body))
@@ -63,9 +83,18 @@ func BenchmarkEncryptPath(b *testing.B) {
 	json.Unmarshal(call("CreateKey", []byte(`{}`)).Body.Bytes(), &ck)
 	body := []byte(`{"KeyId":"` + ck.KeyMetadata.KeyId + `","Plaintext":"` + base64.StdEncoding.EncodeToString(make([]byte, 1024)) + `"}`)
 	b.ReportAllocs()
-	for b.Loop() {
-		call("Encrypt", body)
+	if !audited {
+		for b.Loop() {
+			call("Encrypt", body)
+		}
+		return
 	}
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			call("Encrypt", body)
+		}
+	})
 }
 
 // BenchmarkGetSecretValuePath measures one GetSecretValue of a 1 KiB secret
