@@ -18,7 +18,9 @@ pids=()
 pg_pid=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "$pg_pid" ] && kill -INT "$pg_pid" 2>/dev/null && wait "$pg_pid" 2>/dev/null || true
+  # Fast shutdown goes to the postmaster itself (runuser does not pass SIGINT on).
+  if [ -f "$tmp/pg/postmaster.pid" ]; then kill -INT "$(head -1 "$tmp/pg/postmaster.pid")" 2>/dev/null || true; fi
+  [ -n "$pg_pid" ] && wait "$pg_pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -54,7 +56,7 @@ for n in $nodes_list; do
   sleep 0.5
   echo "## $n node(s)"
   "$bin" bench $header --access-key-id "$ARCA_ROOT_ACCESS_KEY_ID" --duration "$duration" --workers "$workers" \
-    --endpoint "$(IFS=,; echo "${eps[*]}")" --pid "$(IFS=,; echo "${npids[*]}")" --op encrypt,generate-data-key
+    --endpoint "$(IFS=,; echo "${eps[*]}")" --pid "$(IFS=,; echo "${npids[*]}")" --op encrypt,get-secret-value,generate-data-key
   header=
   for p in "${npids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
 done
