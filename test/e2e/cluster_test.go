@@ -26,6 +26,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/arca-kms/arca/internal/testdb"
@@ -532,4 +533,89 @@ func TestClusterNoSecretsInDatabase(t *testing.T) {
 			t.Errorf("the database password is in %s's log", n.endpoint)
 		}
 	}
+}
+
+// TestClusterSecretRetriesAfterKill: PutSecretValue from clients spread
+// over three nodes, each call with its own ClientRequestToken; one node is
+// killed with SIGKILL mid-stream, and a call that failed is retried on
+// another node with the same token, as the SDKs do. Afterwards every
+// acknowledged version is present with its value, and no retried token
+// made a second version.
+func TestClusterSecretRetriesAfterKill(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, nil, 3)
+	cls := make([]*sm.Client, len(c.nodes))
+	for i, n := range c.nodes {
+		cls[i] = n.smClient("us-east-1", rootAKID, rootSecret)
+	}
+	name := "cluster/idempotent"
+	if _, err := cls[0].CreateSecret(bg(), &sm.CreateSecretInput{Name: aws.String(name), SecretString: aws.String("v0")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	acked := map[string]string{} // token → value
+	retried := 0
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for w := range 3 {
+		wg.Go(func() {
+			for i := range 15 {
+				token := fmt.Sprintf("tok-%d-%02d-%s", w, i, strings.Repeat("x", 32))
+				val := fmt.Sprintf("value %d/%d", w, i)
+				for attempt := 0; ; attempt++ {
+					n := (w + i + attempt) % 3
+					if c.nodes[n].exited() {
+						continue
+					}
+					_, err := cls[n].PutSecretValue(bg(), &sm.PutSecretValueInput{SecretId: aws.String(name),
+						SecretString: aws.String(val), ClientRequestToken: aws.String(token)})
+					if err == nil {
+						mu.Lock()
+						acked[token] = val
+						if attempt > 0 {
+							retried++
+						}
+						mu.Unlock()
+						break
+					}
+					if attempt > 10 {
+						t.Errorf("token %s: %v", token, err)
+						return
+					}
+				}
+				done.Add(1)
+			}
+		})
+	}
+	for start := time.Now(); done.Load() < 12 && time.Since(start) < 20*time.Second; {
+		time.Sleep(time.Millisecond)
+	}
+	c.nodes[1].kill()
+	wg.Wait()
+	cl := cls[0]
+	versions := map[string]int{}
+	p := sm.NewListSecretVersionIdsPaginator(cl, &sm.ListSecretVersionIdsInput{SecretId: aws.String(name), IncludeDeprecated: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(bg())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range page.Versions {
+			versions[aws.ToString(v.VersionId)]++
+		}
+	}
+	for token, val := range acked {
+		if versions[token] != 1 {
+			t.Errorf("acknowledged version %s listed %d times; want once", token, versions[token])
+			continue
+		}
+		out, err := cls[2].GetSecretValue(bg(), &sm.GetSecretValueInput{SecretId: aws.String(name), VersionId: aws.String(token)})
+		if err != nil || aws.ToString(out.SecretString) != val {
+			t.Errorf("version %s: %v (err %v); want %q", token, out, err, val)
+		}
+	}
+	if len(versions) != len(acked)+1 {
+		t.Errorf("%d versions for %d acknowledged puts plus the first: a retry made a duplicate", len(versions), len(acked))
+	}
+	t.Logf("%d PutSecretValue acknowledged across 3 nodes, one killed; %d needed a retry on another node", len(acked), retried)
 }
