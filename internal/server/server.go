@@ -403,9 +403,12 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 	}
 	inflight := &inflight{}
 	bgCtx, stopBG := context.WithCancel(context.Background())
+	// The flusher's last write needs the barrier open, so it stops in
+	// release, not with the rest of the background work in stop.
+	flushCtx, stopFlush := context.WithCancel(context.Background())
 	schedDone, flushDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(schedDone); sched.Run(bgCtx) }()
-	go func() { defer close(flushDone); flushLastUsed(bgCtx, ids, lastUsedFlushInterval, log) }()
+	go func() { defer close(flushDone); flushLastUsed(flushCtx, ids, lastUsedFlushInterval, log) }()
 	aud.start(bgCtx, clk.Now)
 	return &services{
 		api: inflight.wrap(handler),
@@ -427,6 +430,8 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 			return ids.EnsureRootAccessKey(ctx, cfg.AccountID, id, secret)
 		},
 		release: func() {
+			stopFlush()
+			<-flushDone
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			sched.Release(rctx)
@@ -436,6 +441,7 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 				d.inv.set(nil, nil, nil)
 			}
 			stopBG()
+			stopFlush()
 			<-schedDone
 			<-flushDone
 			// Requests still running hold cached keys: wipe after them.

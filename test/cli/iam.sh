@@ -44,7 +44,7 @@ step "create-user, get-user, list-users"
 uid=$(awsi create-user --user-name cli-user --path /cli/ --tags Key=team,Value=cli --query User.UserId)
 [[ $uid =~ ^AIDA[A-Z2-7]{16}$ ]] || fail "create-user UserId '$uid'"
 [ "$(awsi get-user --user-name CLI-USER --query User.Arn)" = "arn:aws:iam::$account:user/cli/cli-user" ] || fail "get-user Arn"
-awsi list-users --query 'Users[].UserName' | tr '\t' '\n' | grep -qx cli-user || fail "list-users misses cli-user"
+awsi list-users --query 'Users[].UserName' | tr '\t' '\n' | grep -x cli-user >/dev/null || fail "list-users misses cli-user"
 [ "$(awsi list-users --path-prefix /cli/ --query 'length(Users)')" = "1" ] || fail "list-users --path-prefix"
 expect_fail EntityAlreadyExists awsi create-user --user-name Cli-User
 expect_fail NoSuchEntity awsi get-user --user-name cli-nobody
@@ -102,7 +102,7 @@ rid=$(awsi create-role --role-name cli-role --assume-role-policy-document "file:
   fail "get-role: $(awsi get-role --role-name cli-role --query 'Role.[MaxSessionDuration,Description]')"
 [ "$(awsi get-role --role-name cli-role --query 'Role.AssumeRolePolicyDocument.Statement[0].Action')" = "sts:AssumeRole" ] ||
   fail "get-role trust policy"
-awsi list-roles --query 'Roles[].RoleName' | tr '\t' '\n' | grep -qx cli-role || fail "list-roles"
+awsi list-roles --query 'Roles[].RoleName' | tr '\t' '\n' | grep -x cli-role >/dev/null || fail "list-roles"
 expect_fail MalformedPolicyDocument awsi create-role --role-name cli-bad --assume-role-policy-document "file://$work/allow.json"
 awsi update-assume-role-policy --role-name cli-role --policy-document \
   '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'

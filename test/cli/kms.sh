@@ -71,9 +71,9 @@ awsk decrypt --ciphertext-blob "fileb://$work/dk64.enc" --key-id "$key" --query 
 expect_fail ValidationException awsk generate-data-key --key-id "$key"
 
 step "list-keys, list-aliases"
-awsk list-keys --query 'Keys[].KeyId' | tr '\t' '\n' | grep -qx "$key" || fail "list-keys misses the key"
+awsk list-keys --query 'Keys[].KeyId' | tr '\t' '\n' | grep -x "$key" >/dev/null || fail "list-keys misses the key"
 [ "$(awsk list-aliases --key-id "$key" --query 'Aliases[].AliasName')" = "alias/cli" ] || fail "list-aliases --key-id"
-awsk list-aliases --query 'Aliases[].AliasName' | tr '\t' '\n' | grep -qx alias/cli || fail "list-aliases misses alias/cli"
+awsk list-aliases --query 'Aliases[].AliasName' | tr '\t' '\n' | grep -x alias/cli >/dev/null || fail "list-aliases misses alias/cli"
 
 step "tag-resource, list-resource-tags"
 awsk tag-resource --key-id "$key" --tags TagKey=env,TagValue=test

@@ -85,7 +85,7 @@ cat >"$work/policy.json" <<JSON
 JSON
 [[ $(awss validate-resource-policy --resource-policy "file://$work/policy.json" --query PolicyValidationPassed) == True ]] || fail "validate-resource-policy"
 awss put-resource-policy --secret-id cli/db --resource-policy "file://$work/policy.json" --block-public-policy >/dev/null
-awss get-resource-policy --secret-id cli/db --query ResourcePolicy | grep -q secretsmanager:GetSecretValue || fail "get-resource-policy"
+awss get-resource-policy --secret-id cli/db --query ResourcePolicy | grep secretsmanager:GetSecretValue >/dev/null || fail "get-resource-policy"
 echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}' >"$work/public.json"
 expect_fail PublicPolicyException awss put-resource-policy --secret-id cli/db --resource-policy "file://$work/public.json" --block-public-policy
 awss delete-resource-policy --secret-id cli/db >/dev/null

@@ -167,6 +167,13 @@ func startServer(t *testing.T, o serverOpts) *server {
 	}
 	t.Cleanup(func() {
 		s.stop()
+		// A race-built server reports data races on its stderr and goes on
+		// serving; the exit status is not a reliable signal (kill -9 tests).
+		if b, err := os.ReadFile(s.logPath); err == nil {
+			if i := bytes.Index(b, []byte("WARNING: DATA RACE")); i >= 0 {
+				t.Errorf("the server reported a data race:\n%s", b[i:min(len(b), i+6000)])
+			}
+		}
 		if t.Failed() {
 			t.Logf("server log (tail):\n%s", s.logTail(60))
 		}
