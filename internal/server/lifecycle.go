@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/arca-kms/arca/internal/audit"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -52,6 +53,9 @@ type services struct {
 	// scheduler lease so another node (or this one, restarted) takes over
 	// at once instead of after its expiry. May be nil.
 	release func()
+	// record appends an operator event to the audit log (operator_audit.go);
+	// nil when audit is switched off.
+	record func(ctx context.Context, ev *audit.Event) error
 }
 
 // rootAuthenticator checks that a request is SigV4-signed by an account
@@ -98,6 +102,10 @@ type core struct {
 	toShamir *toShamirState
 	// audit receives operator events (Options.AuditOperator).
 	audit func(context.Context, OperatorEvent)
+	// ops holds operator events waiting for the audit log; guarded by
+	// opsMu, not mu, since events are emitted with and without mu held.
+	opsMu sync.Mutex
+	ops   operatorAudit
 	// backend and maxStale feed /healthz's staleness check (storage.go).
 	backend  storage.Backend
 	maxStale time.Duration
@@ -158,6 +166,7 @@ func (c *core) publish(ctx context.Context, w barrier.Wrapper) error {
 	c.wrapper = w
 	c.live.Store(svc)
 	c.log.Info("unsealed")
+	c.flushOperator(ctx)
 	return nil
 }
 

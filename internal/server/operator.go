@@ -176,6 +176,7 @@ func (c *core) emit(ctx context.Context, ev OperatorEvent, err error) {
 	}
 	c.log.Info("operator", "op", ev.Op, "outcome", ev.Outcome, "progress", ev.Progress, "threshold", ev.Threshold,
 		"source_ip", ev.SourceIP, "principal", ev.Principal, "detail", ev.Detail)
+	c.recordOperator(ctx, ev)
 	if c.audit != nil {
 		c.audit(ctx, ev)
 	}

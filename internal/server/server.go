@@ -429,6 +429,7 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 		ensureRoot: func(ctx context.Context, id string, secret []byte) (string, []byte, error) {
 			return ids.EnsureRootAccessKey(ctx, cfg.AccountID, id, secret)
 		},
+		record: aud.record,
 		release: func() {
 			stopFlush()
 			<-flushDone

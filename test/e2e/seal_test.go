@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -269,6 +270,19 @@ func TestSealLifecycle(t *testing.T) {
 		s.unseal(t, newShares[2], newShares[0])
 		_, err := c.Decrypt(bg(), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
 		mustOK(t, err, "Decrypt after rekey")
+
+		// Operator actions are audited; the shares given while sealed reach
+		// the log with the unseal they led to.
+		counts := map[string]int{}
+		for _, ev := range auditLines(t, filepath.Join(s.dataDir, "audit")) {
+			if ev["eventType"] == "ArcaOperatorAction" {
+				counts[ev["eventName"].(string)+"/"+fmt.Sprint(ev["errorCode"])]++
+			}
+		}
+		if counts["Operator:unseal/<nil>"] < 4 || counts["Operator:rekey/update/<nil>"] < 2 || counts["Operator:seal/<nil>"] < 1 ||
+			counts["Operator:unseal/Failed"]+counts["Operator:unseal/AccessDenied"] < 1 {
+			t.Errorf("operator events in the audit log: %v", counts)
+		}
 	})
 	if newShares == nil {
 		t.FailNow()

@@ -183,7 +183,7 @@ func (a *Auditor) Begin(r *http.Request, reqID, sourceIP string) *Request {
 		SourceIPAddress: sourceIP,
 		UserAgent:       r.UserAgent(),
 		RequestID:       reqID,
-		EventID:         newEventID(),
+		EventID:         NewEventID(),
 		EventType:       "AwsApiCall",
 		ManagementEvent: true,
 		EventCategory:   "Management",
@@ -261,7 +261,7 @@ func Decoded(ctx context.Context, in any) error {
 	}
 	intent := q.ev
 	intent.EventType = "ArcaIntent"
-	intent.EventID = newEventID()
+	intent.EventID = NewEventID()
 	intent.RequestParameters = q.params()
 	intent.ResponseElements = json.RawMessage("null")
 	if err := q.a.rec.Append(ctx, &intent); err != nil {
@@ -507,7 +507,7 @@ func accessKeyOf(r *http.Request) string {
 	return akid
 }
 
-func newEventID() string {
+func NewEventID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
