@@ -43,11 +43,13 @@ var indexedAttrs = []string{AttrEventName, AttrReadOnly, AttrUsername, AttrResou
 type Index struct {
 	dir string
 
-	mu    sync.RWMutex
-	ents  []entry
-	post  map[string][]uint32
-	ids   map[[16]byte]uint32
-	files map[uint32]*os.File
+	mu   sync.RWMutex
+	ents []entry
+	post map[string]*[]uint32
+	// scratch builds posting keys in add.
+	scratch []byte
+	ids     map[[16]byte]uint32
+	files   map[uint32]*os.File
 }
 
 // entry is one indexed event: its time and where its line is.
@@ -59,7 +61,7 @@ type entry struct {
 }
 
 func newIndex(dir string) *Index {
-	return &Index{dir: dir, post: map[string][]uint32{}, ids: map[[16]byte]uint32{}, files: map[uint32]*os.File{}}
+	return &Index{dir: dir, post: map[string]*[]uint32{}, ids: map[[16]byte]uint32{}, files: map[uint32]*os.File{}}
 }
 
 // Len is the number of indexed events.
@@ -110,12 +112,19 @@ func (ix *Index) add(ev *Event, seg int, off int64, n int) {
 		if v == "" {
 			return
 		}
-		k := postKey(acct, attr, v)
-		l := ix.post[k]
-		if len(l) > 0 && l[len(l)-1] == ord {
+		// The key is built in a reused buffer: nearly every event's
+		// values were seen before, and the lookup needs no string.
+		k := append(append(append(append(append(ix.scratch[:0], acct...), 0), attr...), 0), v...)
+		ix.scratch = k
+		l := ix.post[string(k)]
+		if l == nil {
+			l = new([]uint32)
+			ix.post[string(k)] = l
+		}
+		if n := len(*l); n > 0 && (*l)[n-1] == ord {
 			return
 		}
-		ix.post[k] = append(l, ord)
+		*l = append(*l, ord)
 	}
 	put("", "*")
 	put(AttrEventName, ev.EventName)
@@ -132,13 +141,26 @@ func (ix *Index) add(ev *Event, seg int, off int64, n int) {
 	}
 }
 
+// parseUUID reads a UUID's 32 hex digits, ignoring dashes wherever they
+// are.
 func parseUUID(s string) ([16]byte, bool) {
 	var out [16]byte
-	h := strings.ReplaceAll(s, "-", "")
-	if len(h) != 32 {
+	var h [32]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '-' {
+			continue
+		}
+		if n == len(h) {
+			return out, false
+		}
+		h[n] = s[i]
+		n++
+	}
+	if n != len(h) {
 		return out, false
 	}
-	if _, err := hex.Decode(out[:], []byte(h)); err != nil {
+	if _, err := hex.Decode(out[:], h[:]); err != nil {
 		return out, false
 	}
 	return out, true
@@ -256,13 +278,16 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 
 func (ix *Index) postings(account, attr, value string) []uint32 {
 	if account != "" {
-		return ix.post[postKey(account, attr, value)]
+		if l := ix.post[postKey(account, attr, value)]; l != nil {
+			return *l
+		}
+		return nil
 	}
 	// Every account: merge the lists (operators and offline use only).
 	var out []uint32
 	for k, l := range ix.post {
 		if p := strings.SplitN(k, "\x00", 3); len(p) == 3 && p[1] == attr && p[2] == value {
-			out = append(out, l...)
+			out = append(out, (*l)...)
 		}
 	}
 	slices.Sort(out)

@@ -97,10 +97,11 @@ func (l *Log) Index() *Index { return l.index }
 
 type appendReq struct {
 	ev *Event
-	// body is ev's encoding up to its chain fields, made by the caller so
-	// that the writer, which every event passes through, only splices in
-	// the sequence and hashes (nil: the writer encodes the whole event).
-	body []byte
+	// body is ev's encoding up to its chain fields (appendEventBody), made
+	// by the caller so that the writer, which every event passes through,
+	// only splices in the sequence and hashes (nil: the writer encodes the
+	// whole event). It is from bodyPool; the writer returns it.
+	body *[]byte
 	err  chan error
 }
 
@@ -118,9 +119,9 @@ func isHash(s string) bool {
 	return true
 }
 
-// chainTail is how encoding/json ends an event whose chain fields are
-// zero: the chain fields are the struct's last three.
-const chainTail = `"arcaSequence":0,"arcaPreviousHash":"","arcaHash":""}`
+// bodyPool recycles the event encodings Append makes (a few hundred bytes
+// per request) once the writer has copied them into its batch.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // KeyID names a checkpoint signing key: the first 16 hex digits of the
 // SHA-256 of its public key.
@@ -322,11 +323,14 @@ func (l *Log) Append(ctx context.Context, ev *Event) error {
 		ev.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
 	}
 	ev.Sequence, ev.PreviousHash, ev.Hash = 0, "", ""
-	if b, err := json.Marshal(ev); err != nil {
+	bp := bodyPool.Get().(*[]byte)
+	body, err := appendEventBody((*bp)[:0], ev)
+	if err != nil {
+		bodyPool.Put(bp)
 		return fmt.Errorf("audit: encode event: %w", err)
-	} else if body, ok := bytes.CutSuffix(b, []byte(chainTail)); ok {
-		r.body = body
 	}
+	*bp = body
+	r.body = bp
 	select {
 	case <-l.done:
 		return ErrClosed
@@ -514,7 +518,17 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 	seq, prev := l.seq, l.prevHash
 	var buf bytes.Buffer
+	size := 0
+	for _, r := range batch {
+		if r.body != nil {
+			size += len(*r.body) + 256
+		}
+	}
+	buf.Grow(size)
 	lens := make([]int, 0, len(batch))
+	sum := sha256.New()
+	var num [20]byte
+	var digest [sha256.Size]byte
 	for _, r := range batch {
 		e := r.ev
 		seq++
@@ -527,14 +541,19 @@ func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 		// form ends with the empty hash, which is filled in place.
 		n := buf.Len()
 		if r.body != nil && isHash(prev) {
-			buf.Write(r.body)
-			buf.WriteString(`"arcaSequence":` + strconv.FormatUint(seq, 10) + `,"arcaPreviousHash":"` + prev + `","arcaHash":"`)
-			sum := sha256.New()
+			buf.Write(*r.body)
+			buf.WriteString(`"arcaSequence":`)
+			buf.Write(strconv.AppendUint(num[:0], seq, 10))
+			buf.WriteString(`,"arcaPreviousHash":"`)
+			buf.WriteString(prev)
+			buf.WriteString(`","arcaHash":"`)
+			sum.Reset()
 			sum.Write([]byte(prev))
 			sum.Write(buf.Bytes()[n:])
 			sum.Write([]byte(`"}`))
-			e.Hash = hex.EncodeToString(sum.Sum(nil))
-			buf.WriteString(e.Hash + `"}`)
+			e.Hash = hex.EncodeToString(sum.Sum(digest[:0]))
+			buf.WriteString(e.Hash)
+			buf.WriteString(`"}`)
 		} else {
 			// A log continued from a foreign last record, or an event
 			// encoded here: the plain way.
@@ -548,6 +567,12 @@ func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 				return nil, err
 			}
 			buf.Write(line)
+		}
+		if r.body != nil {
+			if cap(*r.body) <= 64<<10 {
+				bodyPool.Put(r.body)
+			}
+			r.body = nil
 		}
 		h := e.Hash
 		lens = append(lens, buf.Len()-n)

@@ -336,6 +336,15 @@ func (q *Request) params() json.RawMessage {
 // redact renders v through the view; with extra, members of class
 // Additional are returned separately.
 func (q *Request) redact(v any, names Names, extra bool) (json.RawMessage, json.RawMessage) {
+	if main, add, err := q.redactFast(v, names, extra); err == nil {
+		return main, add
+	}
+	return q.redactSlow(v, names, extra)
+}
+
+// redactSlow is redact by walking v into maps and encoding those: the
+// reference redactFast is held to, and its fallback.
+func (q *Request) redactSlow(v any, names Names, extra bool) (json.RawMessage, json.RawMessage) {
 	w := walker{m: q.view.Members, names: names, top: true}
 	if extra {
 		w.extra = map[string]any{}
@@ -507,13 +516,23 @@ func accessKeyOf(r *http.Request) string {
 	return akid
 }
 
+// NewEventID returns a random (version 4) UUID for an event's eventID.
 func NewEventID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
 }
 
 // Unclassified lists the member names reachable from t that m does not
