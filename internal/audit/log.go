@@ -65,11 +65,10 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	reqs  chan *appendReq
-	keys  chan rotateReq
-	syncs chan *syncJob // written batches, to the syncer
-	done  chan struct{}
-	wg    sync.WaitGroup
+	reqs chan *appendReq
+	keys chan rotateReq
+	done chan struct{}
+	wg   sync.WaitGroup
 
 	// Owned by the writer goroutine.
 	seg      *os.File
@@ -81,8 +80,9 @@ type Log struct {
 
 	index *Index
 
-	// Set by the syncer: the last durable record, which checkpoints sign,
-	// and the error that stopped the log (an fsync failed).
+	// Set by the writer after each fsync: the last durable record, which
+	// checkpoints sign, and the error that stopped the log (an fsync
+	// failed).
 	dmu      sync.Mutex
 	dseq     uint64
 	dhash    string
@@ -152,7 +152,7 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	l := &Log{dir: dir, key: key, kid: KeyID(key.Public().(ed25519.PublicKey)), opts: opts, log: opts.Logger,
-		reqs: make(chan *appendReq, maxBatch), keys: make(chan rotateReq), syncs: make(chan *syncJob, 4), done: make(chan struct{}), prevHash: ZeroHash}
+		reqs: make(chan *appendReq, maxBatch), keys: make(chan rotateReq), done: make(chan struct{}), prevHash: ZeroHash}
 	torn, err := l.recover()
 	if err != nil {
 		return nil, err
@@ -172,9 +172,8 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		}
 		l.log.Warn("audit log: torn last record cut off and recorded", "segment", l.segNum)
 	}
-	l.wg.Add(2)
+	l.wg.Add(1)
 	go l.run()
-	go l.syncer()
 	return l, nil
 }
 
@@ -292,7 +291,7 @@ func lastEventOf(path string) (*Event, error) {
 const maxLine = 4 << 20
 
 // openSegment makes segment n the one written. The previous segment's file
-// is not closed here: the syncer closes it once its last batch is synced.
+// is not closed here: syncJobs closes it once its last batch is synced.
 func (l *Log) openSegment(n int) error {
 	f, err := os.OpenFile(filepath.Join(l.dir, segmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -380,14 +379,12 @@ func (l *Log) run() {
 				l.log.Error("audit checkpoint failed", "error", err)
 			}
 		case <-l.done:
-			// Drain what was queued before Close, then let the syncer
-			// finish.
+			// Drain what was queued before Close.
 			for {
 				select {
 				case r := <-l.reqs:
 					l.submit([]*appendReq{r})
 				default:
-					close(l.syncs)
 					return
 				}
 			}
@@ -409,10 +406,13 @@ type syncJob struct {
 	hash       string
 }
 
-// submit writes a batch (the writer's part of group commit) and hands it to
-// the syncer, which acknowledges it once fsynced. While the syncer waits
-// for one fsync, the writer already writes the next batch, so a request
-// waits for about one fsync, not two.
+// submit writes a batch, fsyncs it and acknowledges it (group commit: one
+// write and one fsync for every event queued meanwhile). Requests that
+// arrive during the fsync queue up and form the next batch, so a request
+// waits for about one fsync. One goroutine does both steps: a pipeline
+// that wrote the next batch while another goroutine fsynced cost more CPU
+// per request in goroutine and thread hand-offs (and sysmon's P retakes
+// from two blocking syscalls) than its overlap saved (docs/PERFORMANCE.md).
 func (l *Log) submit(batch []*appendReq) {
 	if err := l.broken(); err != nil {
 		for _, r := range batch {
@@ -427,35 +427,13 @@ func (l *Log) submit(batch []*appendReq) {
 		}
 		return
 	}
-	l.syncs <- job
+	l.syncJobs([]*syncJob{job})
 }
 
 func (l *Log) broken() error {
 	l.dmu.Lock()
 	defer l.dmu.Unlock()
 	return l.brokeErr
-}
-
-// syncer fsyncs written batches, as many at once as have been written
-// meanwhile, and acknowledges them.
-func (l *Log) syncer() {
-	defer l.wg.Done()
-	for job := range l.syncs {
-		jobs := []*syncJob{job}
-	more:
-		for {
-			select {
-			case j, ok := <-l.syncs:
-				if !ok {
-					break more
-				}
-				jobs = append(jobs, j)
-			default:
-				break more
-			}
-		}
-		l.syncJobs(jobs)
-	}
 }
 
 // syncJobs makes jobs durable, in order, and acknowledges them. An fsync
@@ -512,7 +490,7 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 	return err
 }
 
-// writeBatch chains and writes a batch (the syncer fsyncs it). On failure
+// writeBatch chains and writes a batch (syncJobs fsyncs it). On failure
 // the chain state is left as before the batch, so the next batch continues
 // from the last written event; the file is cut back to where it was.
 func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {

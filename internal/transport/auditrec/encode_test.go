@@ -146,7 +146,7 @@ func TestRedactFastMatchesWalker(t *testing.T) {
 		t.Fatalf("only %d of 40000 renderings took the fast path", fast)
 	}
 	// The common shapes never need the walker.
-	for _, v := range []any{&diffInner{Name: "n", Ctx: map[string]string{"b": "<", "a": "x"}, Material: "m"}, &struct{}{}, (*diffInner)(nil)} {
+	for _, v := range []any{&diffInner{Name: "n", private: "never recorded", Ctx: map[string]string{"b": "<", "a": "x"}, Material: "m"}, &struct{}{}, (*diffInner)(nil)} {
 		if _, _, err := q.redactFast(v, JSONName, true); err != nil {
 			t.Errorf("%T: %v", v, err)
 		}
