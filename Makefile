@@ -12,10 +12,11 @@ build:
 	$(GO) build -o $(BIN) ./cmd/arca
 
 # The whole suite: static checks, then every package (unit, fuzz seed
-# corpora, integration and end-to-end) with the race detector.
+# corpora, integration and end-to-end) with the race detector. A failing
+# package is run once more and reported as FLAKY (scripts/test.sh).
 test: fmt-check
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	GO=$(GO) ./scripts/test.sh
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)

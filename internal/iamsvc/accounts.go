@@ -30,7 +30,7 @@ func (s *Service) accountOut(a *iam.Account) Account {
 
 func checkAccountID(v string) error {
 	if v == "" {
-		return missing("accountId")
+		return svcerr.Missing("accountId")
 	}
 	return checkString("accountId", v, 12, 12, reAccountID, patAccountID)
 }

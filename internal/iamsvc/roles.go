@@ -3,6 +3,7 @@ package iamsvc
 import (
 	"context"
 	"errors"
+	"github.com/arca-kms/arca/internal/svcerr"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/iam"
@@ -64,7 +65,7 @@ func (s *Service) CreateRole(ctx context.Context, c *auth.Caller, in *CreateRole
 	}
 	duration := int32(defaultSessionSeconds)
 	if in.MaxSessionDuration != nil {
-		if err := checkRange("maxSessionDuration", *in.MaxSessionDuration, minSessionDuration, maxSessionDuration); err != nil {
+		if err := svcerr.CheckRange("maxSessionDuration", *in.MaxSessionDuration, minSessionDuration, maxSessionDuration); err != nil {
 			return nil, err
 		}
 		duration = *in.MaxSessionDuration
@@ -189,7 +190,7 @@ func (s *Service) TagRole(ctx context.Context, c *auth.Caller, in *TagRoleInput)
 		return nil, err
 	}
 	if in.Tags == nil {
-		return nil, missing("tags")
+		return nil, svcerr.Missing("tags")
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err

@@ -343,7 +343,7 @@ func page(marker string, maxItems *int32) (int, error) {
 	if maxItems == nil {
 		return 100, nil
 	}
-	if err := checkRange("maxItems", *maxItems, 1, 1000); err != nil {
+	if err := svcerr.CheckRange("maxItems", *maxItems, 1, 1000); err != nil {
 		return 0, err
 	}
 	return int(*maxItems), nil

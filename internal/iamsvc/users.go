@@ -227,7 +227,7 @@ func (s *Service) UpdateAccessKey(ctx context.Context, c *auth.Caller, in *Updat
 	var active bool
 	switch in.Status {
 	case "":
-		return nil, missing("status")
+		return nil, svcerr.Missing("status")
 	case "Active":
 		active = true
 	case "Inactive":
@@ -271,7 +271,7 @@ func (s *Service) TagUser(ctx context.Context, c *auth.Caller, in *TagUserInput)
 		return nil, err
 	}
 	if in.Tags == nil {
-		return nil, missing("tags")
+		return nil, svcerr.Missing("tags")
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err

@@ -55,10 +55,6 @@ const (
 // Validation messages follow AWS's fixed form ("1 validation error
 // detected: …") and name members in lower camel case, as IAM does.
 
-func missing(field string) error {
-	return svcerr.Validationf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
-}
-
 // checkString checks a present value's length (in characters) and pattern.
 // An empty value is below any minimum of 1, as AWS reports it.
 func checkString(field, v string, lo, hi int, re *regexp.Regexp, pattern string) error {
@@ -71,16 +67,6 @@ func checkString(field, v string, lo, hi int, re *regexp.Regexp, pattern string)
 	}
 	if re != nil && !re.MatchString(v) {
 		return svcerr.Validationf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", clip(v), field, pattern)
-	}
-	return nil
-}
-
-func checkRange(field string, v, lo, hi int32) error {
-	if v < lo {
-		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value greater than or equal to %d", v, field, lo)
-	}
-	if v > hi {
-		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value less than or equal to %d", v, field, hi)
 	}
 	return nil
 }
@@ -101,7 +87,7 @@ func clip(s string) string {
 
 func requireName(field, v string, max int) error {
 	if v == "" {
-		return missing(field)
+		return svcerr.Missing(field)
 	}
 	return checkString(field, v, 1, max, reName, patName)
 }
@@ -131,7 +117,7 @@ func checkPathPrefix(v string) (string, error) {
 
 func checkKeyID(v string) error {
 	if v == "" {
-		return missing("accessKeyId")
+		return svcerr.Missing("accessKeyId")
 	}
 	return checkString("accessKeyId", v, 16, 128, reKeyID, patKeyID)
 }
@@ -140,7 +126,7 @@ func checkKeyID(v string) error {
 // (the API's member constraints, ValidationError) before it is parsed.
 func checkDocument(field, v string) error {
 	if v == "" {
-		return missing(field)
+		return svcerr.Missing(field)
 	}
 	if n := utf8.RuneCountInString(v); n > policy.MaxPolicyDocumentChars {
 		return svcerr.Validationf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", field, policy.MaxPolicyDocumentChars)
@@ -161,7 +147,7 @@ func checkTags(tags []Tag) error {
 	for i, t := range tags {
 		field := "tags." + strconv.Itoa(i+1) + ".member."
 		if t.Key == "" {
-			return missing(field + "key")
+			return svcerr.Missing(field + "key")
 		}
 		if err := checkString(field+"key", t.Key, 1, maxTagKey, reTagKey, patTagKey); err != nil {
 			return err
@@ -180,7 +166,7 @@ func checkTags(tags []Tag) error {
 
 func checkTagKeys(keys []string) error {
 	if keys == nil {
-		return missing("tagKeys")
+		return svcerr.Missing("tagKeys")
 	}
 	if len(keys) > maxTagsPerResource {
 		return svcerr.Validationf("1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to %d", maxTagsPerResource)

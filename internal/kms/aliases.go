@@ -18,9 +18,9 @@ const maxAliasesPerKey = 50
 // checkAliasName validates a customer alias name as CreateAlias does.
 func checkAliasName(name string) error {
 	if name == "" {
-		return missing("aliasName")
+		return svcerr.Missing("aliasName")
 	}
-	if err := checkLen("aliasName", len(name), 1, arn.AliasMaxLen); err != nil {
+	if err := svcerr.CheckLen("aliasName", len(name), 1, arn.AliasMaxLen); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(name, "alias/") {

@@ -187,9 +187,9 @@ func (s *Service) signing(ctx context.Context, c *auth.Caller, keyID string, msg
 		return nil, "", err
 	}
 	if msg == nil {
-		return nil, "", missing("message")
+		return nil, "", svcerr.Missing("message")
 	}
-	if err := checkLen("message", len(msg), 1, maxSignMessage); err != nil {
+	if err := svcerr.CheckLen("message", len(msg), 1, maxSignMessage); err != nil {
 		return nil, "", err
 	}
 	if msgType == "" {
@@ -199,7 +199,7 @@ func (s *Service) signing(ctx context.Context, c *auth.Caller, keyID string, msg
 		return nil, "", err
 	}
 	if alg == "" {
-		return nil, "", missing("signingAlgorithm")
+		return nil, "", svcerr.Missing("signingAlgorithm")
 	}
 	if err := checkEnum("signingAlgorithm", alg, allSigningAlgorithms...); err != nil {
 		return nil, "", err
@@ -241,9 +241,9 @@ func (s *Service) Sign(ctx context.Context, c *auth.Caller, in *SignInput) (*Sig
 // key). An invalid signature is KMSInvalidSignatureException, as AWS.
 func (s *Service) Verify(ctx context.Context, c *auth.Caller, in *VerifyInput) (*VerifyOutput, error) {
 	if in.Signature == nil {
-		return nil, missing("signature")
+		return nil, svcerr.Missing("signature")
 	}
-	if err := checkLen("signature", len(in.Signature), 1, maxSignature); err != nil {
+	if err := svcerr.CheckLen("signature", len(in.Signature), 1, maxSignature); err != nil {
 		return nil, err
 	}
 	k, msgType, err := s.signing(ctx, c, in.KeyID, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens, ActVerify)
@@ -300,13 +300,13 @@ func (s *Service) mac(ctx context.Context, c *auth.Caller, keyID string, msg []b
 		return nil, nil, err
 	}
 	if msg == nil {
-		return nil, nil, missing("message")
+		return nil, nil, svcerr.Missing("message")
 	}
-	if err := checkLen("message", len(msg), 1, maxMacMessage); err != nil {
+	if err := svcerr.CheckLen("message", len(msg), 1, maxMacMessage); err != nil {
 		return nil, nil, err
 	}
 	if alg == "" {
-		return nil, nil, missing("macAlgorithm")
+		return nil, nil, svcerr.Missing("macAlgorithm")
 	}
 	if err := checkEnum("macAlgorithm", alg, allMacAlgorithms...); err != nil {
 		return nil, nil, err
@@ -348,9 +348,9 @@ func (s *Service) GenerateMac(ctx context.Context, c *auth.Caller, in *GenerateM
 // KMSInvalidMacException, as AWS.
 func (s *Service) VerifyMac(ctx context.Context, c *auth.Caller, in *VerifyMacInput) (*VerifyMacOutput, error) {
 	if in.Mac == nil {
-		return nil, missing("mac")
+		return nil, svcerr.Missing("mac")
 	}
-	if err := checkLen("mac", len(in.Mac), 1, maxMac); err != nil {
+	if err := svcerr.CheckLen("mac", len(in.Mac), 1, maxMac); err != nil {
 		return nil, err
 	}
 	k, m, err := s.mac(ctx, c, in.KeyID, in.Message, in.MacAlgorithm, in.GrantTokens, ActVerifyMac)
@@ -374,15 +374,15 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c *auth.Caller, in *De
 		return nil, err
 	}
 	if in.KeyAgreementAlgorithm == "" {
-		return nil, missing("keyAgreementAlgorithm")
+		return nil, svcerr.Missing("keyAgreementAlgorithm")
 	}
 	if err := checkEnum("keyAgreementAlgorithm", in.KeyAgreementAlgorithm, "ECDH"); err != nil {
 		return nil, err
 	}
 	if in.PublicKey == nil {
-		return nil, missing("publicKey")
+		return nil, svcerr.Missing("publicKey")
 	}
-	if err := checkLen("publicKey", len(in.PublicKey), 1, maxPeerKey); err != nil {
+	if err := svcerr.CheckLen("publicKey", len(in.PublicKey), 1, maxPeerKey); err != nil {
 		return nil, err
 	}
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
@@ -414,7 +414,7 @@ func (s *Service) dataKeyPair(ctx context.Context, c *auth.Caller, in *GenerateD
 		return nil, err
 	}
 	if in.KeyPairSpec == "" {
-		return nil, missing("keyPairSpec")
+		return nil, svcerr.Missing("keyPairSpec")
 	}
 	var specs []string
 	for _, sp := range kmscrypto.KeyPairSpecs() {

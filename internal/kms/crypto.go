@@ -160,9 +160,9 @@ func cryptoErr(err error) error {
 // reported as invalid ciphertext: the caller gave no key, only bytes.
 func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, alg string, ec map[string]string, tokens []string, action string, dry bool) (*keystore.Key, []byte, error) {
 	if blob == nil {
-		return nil, nil, missing("ciphertextBlob")
+		return nil, nil, svcerr.Missing("ciphertextBlob")
 	}
-	if err := checkLen("ciphertextBlob", len(blob), 1, maxCiphertext); err != nil {
+	if err := svcerr.CheckLen("ciphertextBlob", len(blob), 1, maxCiphertext); err != nil {
 		return nil, nil, err
 	}
 	if _, err := s.checkAlgorithm("encryptionAlgorithm", alg, nil); err != nil {
@@ -170,7 +170,7 @@ func (s *Service) open(ctx context.Context, c *auth.Caller, blob []byte, keyID, 
 	}
 	var want *keystore.Key
 	if keyID != "" {
-		if err := checkLen("keyId", len(keyID), 1, 2048); err != nil {
+		if err := svcerr.CheckLen("keyId", len(keyID), 1, 2048); err != nil {
 			return nil, nil, err
 		}
 		k, err := s.resolve(ctx, c, keyID, true)
@@ -259,9 +259,9 @@ func (s *Service) Encrypt(ctx context.Context, c *auth.Caller, in *EncryptInput)
 		return nil, err
 	}
 	if in.Plaintext == nil {
-		return nil, missing("plaintext")
+		return nil, svcerr.Missing("plaintext")
 	}
-	if err := checkLen("plaintext", len(in.Plaintext), 1, maxPlaintext); err != nil {
+	if err := svcerr.CheckLen("plaintext", len(in.Plaintext), 1, maxPlaintext); err != nil {
 		return nil, err
 	}
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
@@ -312,7 +312,7 @@ func (s *Service) Decrypt(ctx context.Context, c *auth.Caller, in *DecryptInput)
 // (or the same key's current version) without exposing the plaintext.
 func (s *Service) ReEncrypt(ctx context.Context, c *auth.Caller, in *ReEncryptInput) (*ReEncryptOutput, error) {
 	if in.CiphertextBlob == nil {
-		return nil, missing("ciphertextBlob")
+		return nil, svcerr.Missing("ciphertextBlob")
 	}
 	if err := checkKeyID("destinationKeyId", in.DestinationKeyID); err != nil {
 		return nil, err
@@ -361,7 +361,7 @@ func dataKeySize(n *int32, spec string) (int, error) {
 	case n != nil && spec != "":
 		return 0, svcerr.Validationf("Please specify either number of bytes or key spec, not both.")
 	case n != nil:
-		if err := checkRange("numberOfBytes", *n, 1, maxDataKeyBytes); err != nil {
+		if err := svcerr.CheckRange("numberOfBytes", *n, 1, maxDataKeyBytes); err != nil {
 			return 0, err
 		}
 		return int(*n), nil
@@ -439,9 +439,9 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c *auth.C
 // GenerateRandom returns 1–1024 random bytes from crypto/rand.
 func (s *Service) GenerateRandom(ctx context.Context, c *auth.Caller, in *GenerateRandomInput) (*GenerateRandomOutput, error) {
 	if in.NumberOfBytes == nil {
-		return nil, missing("numberOfBytes")
+		return nil, svcerr.Missing("numberOfBytes")
 	}
-	if err := checkRange("numberOfBytes", *in.NumberOfBytes, 1, maxRandomBytes); err != nil {
+	if err := svcerr.CheckRange("numberOfBytes", *in.NumberOfBytes, 1, maxRandomBytes); err != nil {
 		return nil, err
 	}
 	if in.Recipient != nil {

@@ -194,9 +194,9 @@ func checkChars(field, v, pattern string, ok func(byte) bool) error {
 // an empty value is "missing").
 func checkPrincipal(field, v string, required bool) error {
 	if v == "" && required {
-		return missing(field)
+		return svcerr.Missing(field)
 	}
-	if err := checkLen(field, len(v), 1, maxPrincipalLen); err != nil {
+	if err := svcerr.CheckLen(field, len(v), 1, maxPrincipalLen); err != nil {
 		return err
 	}
 	return checkChars(field, v, grantPrincipalPattern, isPrincipalChar)
@@ -219,7 +219,7 @@ func isGrantID(id string) bool {
 // checkGrantID validates a GrantId member: its length as the model says,
 // then its form, which no grant can lack (InvalidGrantIdException).
 func checkGrantID(field, id string) error {
-	if err := checkLen(field, len(id), 1, maxGrantIDLen); err != nil {
+	if err := svcerr.CheckLen(field, len(id), 1, maxGrantIDLen); err != nil {
 		return err
 	}
 	if !isGrantID(id) {
@@ -247,7 +247,7 @@ func checkConstraintMap(field string, m map[string]string) error {
 // deduplicated and sorted, the form grants store.
 func normalizeOps(ops []string) ([]string, error) {
 	if ops == nil {
-		return nil, missing("operations")
+		return nil, svcerr.Missing("operations")
 	}
 	for _, op := range ops {
 		if !slices.Contains(grantOperations, op) {
@@ -632,7 +632,7 @@ func (s *Service) CreateGrant(ctx context.Context, c *auth.Caller, in *CreateGra
 	name := ""
 	if in.Name != nil {
 		name = *in.Name
-		if err := checkLen("name", len(name), 1, maxGrantNameLen); err != nil {
+		if err := svcerr.CheckLen("name", len(name), 1, maxGrantNameLen); err != nil {
 			return nil, err
 		}
 		if err := checkChars("name", name, grantNamePattern, isGrantNameChar); err != nil {
@@ -876,7 +876,7 @@ func (s *Service) RetireGrant(ctx context.Context, c *auth.Caller, in *RetireGra
 	var tok *grantToken
 	keyID, grantID := in.KeyID, in.GrantID
 	if in.GrantToken != "" {
-		if err := checkLen("grantToken", len(in.GrantToken), 1, maxGrantTokenLen); err != nil {
+		if err := svcerr.CheckLen("grantToken", len(in.GrantToken), 1, maxGrantTokenLen); err != nil {
 			return nil, err
 		}
 		t, ok := parseGrantToken(in.GrantToken)
@@ -959,7 +959,7 @@ func (s *Service) RevokeGrant(ctx context.Context, c *auth.Caller, in *RevokeGra
 		return nil, err
 	}
 	if in.GrantID == "" {
-		return nil, missing("grantId")
+		return nil, svcerr.Missing("grantId")
 	}
 	if err := checkGrantID("grantId", in.GrantID); err != nil {
 		return nil, err

@@ -118,13 +118,13 @@ func (s *Service) GetParametersForImport(ctx context.Context, c *auth.Caller, in
 		return nil, err
 	}
 	if in.WrappingAlgorithm == "" {
-		return nil, missing("wrappingAlgorithm")
+		return nil, svcerr.Missing("wrappingAlgorithm")
 	}
 	if err := checkEnum("wrappingAlgorithm", in.WrappingAlgorithm, strs(kmscrypto.WrappingAlgorithms())...); err != nil {
 		return nil, err
 	}
 	if in.WrappingKeySpec == "" {
-		return nil, missing("wrappingKeySpec")
+		return nil, svcerr.Missing("wrappingKeySpec")
 	}
 	if err := checkEnum("wrappingKeySpec", in.WrappingKeySpec, strs(kmscrypto.WrappingKeySpecs())...); err != nil {
 		return nil, err
@@ -189,15 +189,15 @@ func (s *Service) checkImportInput(in *ImportKeyMaterialInput, now time.Time) (s
 		return "", time.Time{}, err
 	}
 	if in.ImportToken == nil {
-		return "", time.Time{}, missing("importToken")
+		return "", time.Time{}, svcerr.Missing("importToken")
 	}
-	if err := checkLen("importToken", len(in.ImportToken), 1, maxImportToken); err != nil {
+	if err := svcerr.CheckLen("importToken", len(in.ImportToken), 1, maxImportToken); err != nil {
 		return "", time.Time{}, err
 	}
 	if in.EncryptedKeyMaterial == nil {
-		return "", time.Time{}, missing("encryptedKeyMaterial")
+		return "", time.Time{}, svcerr.Missing("encryptedKeyMaterial")
 	}
-	if err := checkLen("encryptedKeyMaterial", len(in.EncryptedKeyMaterial), 1, maxWrappedMaterial); err != nil {
+	if err := svcerr.CheckLen("encryptedKeyMaterial", len(in.EncryptedKeyMaterial), 1, maxWrappedMaterial); err != nil {
 		return "", time.Time{}, err
 	}
 	model := in.ExpirationModel
@@ -213,12 +213,12 @@ func (s *Service) checkImportInput(in *ImportKeyMaterialInput, now time.Time) (s
 		}
 	}
 	if in.KeyMaterialDescription != nil {
-		if err := checkLen("keyMaterialDescription", len(*in.KeyMaterialDescription), 0, maxMaterialDesc); err != nil {
+		if err := svcerr.CheckLen("keyMaterialDescription", len(*in.KeyMaterialDescription), 0, maxMaterialDesc); err != nil {
 			return "", time.Time{}, err
 		}
 	}
 	if in.KeyMaterialID != "" {
-		if err := checkLen("keyMaterialId", len(in.KeyMaterialID), 64, 64); err != nil {
+		if err := svcerr.CheckLen("keyMaterialId", len(in.KeyMaterialID), 64, 64); err != nil {
 			return "", time.Time{}, err
 		}
 		if in.ImportType == importNew {
@@ -335,7 +335,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c *auth.Caller, in *Imp
 // key goes to PendingImport until the same material is imported again.
 func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c *auth.Caller, in *DeleteImportedKeyMaterialInput) (*DeleteImportedKeyMaterialOutput, error) {
 	if in.KeyMaterialID != "" {
-		if err := checkLen("keyMaterialId", len(in.KeyMaterialID), 64, 64); err != nil {
+		if err := svcerr.CheckLen("keyMaterialId", len(in.KeyMaterialID), 64, 64); err != nil {
 			return nil, err
 		}
 	}

@@ -24,7 +24,7 @@ func checkPolicyName(name string) (string, error) {
 	if name == "" {
 		return defaultPolicyName, nil
 	}
-	if err := checkLen("policyName", len(name), 1, 128); err != nil {
+	if err := svcerr.CheckLen("policyName", len(name), 1, 128); err != nil {
 		return "", err
 	}
 	if !policyNamePattern.MatchString(name) {
@@ -44,7 +44,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, c *auth.Caller, in *PutKeyPo
 		return nil, err
 	}
 	if in.Policy == "" {
-		return nil, missing("policy")
+		return nil, svcerr.Missing("policy")
 	}
 	p, err := checkPolicy(in.Policy)
 	if err != nil {
@@ -110,7 +110,7 @@ func (s *Service) ListKeyPolicies(ctx context.Context, c *auth.Caller, in *ListK
 	if _, err := checkLimit(in.Limit, defaultListKeys, maxListKeys); err != nil {
 		return nil, err
 	}
-	if err := checkLen("marker", len(in.Marker), 0, 1024); err != nil {
+	if err := svcerr.CheckLen("marker", len(in.Marker), 0, 1024); err != nil {
 		return nil, err
 	}
 	if _, err := s.keyFor(ctx, c, in.KeyID, ActListKeyPolicies, false); err != nil {

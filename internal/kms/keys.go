@@ -156,7 +156,7 @@ func checkTag(t Tag) error {
 // (CreateKey) or replica (ReplicateKey) gets, and returns the tags in
 // storage form.
 func checkKeyProperties(description, policy string, tags []Tag) ([]keystore.Tag, error) {
-	if err := checkLen("description", len(description), 0, maxDescription); err != nil {
+	if err := svcerr.CheckLen("description", len(description), 0, maxDescription); err != nil {
 		return nil, err
 	}
 	if policy != "" {
@@ -170,7 +170,7 @@ func checkKeyProperties(description, policy string, tags []Tag) ([]keystore.Tag,
 // checkPolicy parses a key policy with AWS's grammar and limits, and
 // returns it compiled.
 func checkPolicy(doc string) (*policy.Policy, error) {
-	if err := checkLen("policy", len(doc), 1, maxPolicy); err != nil {
+	if err := svcerr.CheckLen("policy", len(doc), 1, maxPolicy); err != nil {
 		return nil, err
 	}
 	p, err := policy.ParseWith([]byte(doc), policy.Options{Kind: policy.KindResource})
@@ -422,7 +422,7 @@ func (s *Service) DisableKey(ctx context.Context, c *auth.Caller, in *KeyIDInput
 func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *auth.Caller, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
 	days := int32(defaultPendingDays)
 	if in.PendingWindowInDays != nil {
-		if err := checkRange("pendingWindowInDays", *in.PendingWindowInDays, minPendingWindow, maxPendingWindow); err != nil {
+		if err := svcerr.CheckRange("pendingWindowInDays", *in.PendingWindowInDays, minPendingWindow, maxPendingWindow); err != nil {
 			return nil, err
 		}
 		days = *in.PendingWindowInDays
@@ -481,9 +481,9 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c *auth.Caller, in *
 		if err := checkKeyID("keyId", in.KeyID); err != nil {
 			return nil, err
 		}
-		return nil, missing("description")
+		return nil, svcerr.Missing("description")
 	}
-	if err := checkLen("description", len(*in.Description), 0, maxDescription); err != nil {
+	if err := svcerr.CheckLen("description", len(*in.Description), 0, maxDescription); err != nil {
 		return nil, err
 	}
 	_, err := s.update(ctx, c, in.KeyID, ActUpdateKeyDescription, nil, func(k *keystore.Key) error {
@@ -505,7 +505,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c *auth.Caller, in *GetKeyPo
 	if name == "" {
 		name = "default"
 	}
-	if err := checkLen("policyName", len(name), 1, 128); err != nil {
+	if err := svcerr.CheckLen("policyName", len(name), 1, 128); err != nil {
 		return nil, err
 	}
 	k, err := s.keyFor(ctx, c, in.KeyID, ActGetKeyPolicy, false)

@@ -74,9 +74,9 @@ var regionPattern = regexp.MustCompile(`^([a-z]+-){2,3}\d+$`)
 // checkRegion validates a required RegionType member as AWS does.
 func checkRegion(field, r string) error {
 	if r == "" {
-		return missing(field)
+		return svcerr.Missing(field)
 	}
-	if err := checkLen(field, len(r), 1, 32); err != nil {
+	if err := svcerr.CheckLen(field, len(r), 1, 32); err != nil {
 		return err
 	}
 	if !regionPattern.MatchString(r) {

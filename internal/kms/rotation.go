@@ -116,7 +116,7 @@ func syncRotation(k *keystore.Key, peers []*keystore.Key) {
 func (s *Service) EnableKeyRotation(ctx context.Context, c *auth.Caller, in *EnableKeyRotationInput) (*Empty, error) {
 	days := int32(defaultRotationPeriod)
 	if in.RotationPeriodInDays != nil {
-		if err := checkRange("rotationPeriodInDays", *in.RotationPeriodInDays, minRotationPeriod, maxRotationPeriod); err != nil {
+		if err := svcerr.CheckRange("rotationPeriodInDays", *in.RotationPeriodInDays, minRotationPeriod, maxRotationPeriod); err != nil {
 			return nil, err
 		}
 		days = *in.RotationPeriodInDays

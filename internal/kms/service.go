@@ -175,32 +175,8 @@ func dryRun() error {
 	return svcerr.New(svcerr.DryRunOperation, "The request would have succeeded, but the DryRun option is set.")
 }
 
-// Validation messages follow AWS's fixed form so clients that parse them keep working.
-
-func missing(field string) error {
-	return svcerr.Validationf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
-}
-
-func checkLen(field string, n, lo, hi int) error {
-	if n < lo {
-		return svcerr.Validationf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length greater than or equal to %d", field, lo)
-	}
-	if n > hi {
-		return svcerr.Validationf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", field, hi)
-	}
-	return nil
-}
-
-func checkRange(field string, v, lo, hi int32) error {
-	if v < lo {
-		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value greater than or equal to %d", v, field, lo)
-	}
-	if v > hi {
-		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value less than or equal to %d", v, field, hi)
-	}
-	return nil
-}
-
+// checkEnum is AWS's validation error (svcerr's fixed form) for a value
+// outside an enumeration, or nil.
 func checkEnum(field, v string, allowed ...string) error {
 	for _, a := range allowed {
 		if v == a {
@@ -213,9 +189,9 @@ func checkEnum(field, v string, allowed ...string) error {
 // checkKeyID validates a required KeyId-like member's presence and length.
 func checkKeyID(field, v string) error {
 	if v == "" {
-		return missing(field)
+		return svcerr.Missing(field)
 	}
-	return checkLen(field, len(v), 1, 2048)
+	return svcerr.CheckLen(field, len(v), 1, 2048)
 }
 
 // AWS limits, each defined once.
@@ -246,7 +222,7 @@ func checkGrantTokens(t []string) error {
 		return svcerr.Validationf("1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to %d", maxGrantTokens)
 	}
 	for _, g := range t {
-		if err := checkLen("grantTokens", len(g), 1, 8192); err != nil {
+		if err := svcerr.CheckLen("grantTokens", len(g), 1, 8192); err != nil {
 			return err
 		}
 	}
@@ -258,7 +234,7 @@ func checkLimit(l *int32, def, hi int32) (int, error) {
 	if l == nil {
 		return int(def), nil
 	}
-	if err := checkRange("limit", *l, 1, hi); err != nil {
+	if err := svcerr.CheckRange("limit", *l, 1, hi); err != nil {
 		return 0, err
 	}
 	return int(*l), nil

@@ -17,7 +17,7 @@ func (s *Service) TagResource(ctx context.Context, c *auth.Caller, in *TagResour
 		if err := checkKeyID("keyId", in.KeyID); err != nil {
 			return nil, err
 		}
-		return nil, missing("tags")
+		return nil, svcerr.Missing("tags")
 	}
 	add, err := toStoreTags(in.Tags)
 	if err != nil {
@@ -51,10 +51,10 @@ func (s *Service) UntagResource(ctx context.Context, c *auth.Caller, in *UntagRe
 		if err := checkKeyID("keyId", in.KeyID); err != nil {
 			return nil, err
 		}
-		return nil, missing("tagKeys")
+		return nil, svcerr.Missing("tagKeys")
 	}
 	for _, tk := range in.TagKeys {
-		if err := checkLen("tagKeys.member", len(tk), 1, maxTagKey); err != nil {
+		if err := svcerr.CheckLen("tagKeys.member", len(tk), 1, maxTagKey); err != nil {
 			return nil, err
 		}
 	}

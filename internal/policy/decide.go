@@ -104,94 +104,118 @@ func (d Decision) Message(principal, action, resource string) string {
 //     through identity-based policies.
 func Decide(in Inputs) Decision {
 	req := in.Request
-	if in.PermissionsBoundary != nil {
-		req.Principal.PermissionsBoundary = true
+	v, d, denied := evaluate(&in, &req)
+	if denied {
+		return d
 	}
-	deny := func(t PolicyType, r Result) Decision {
-		return Decision{ExplicitDeny: true, Policy: t, Sid: r.Sid, Statement: r.Statement}
-	}
-	implicit := func(t PolicyType) Decision { return Decision{Policy: t, Statement: -1} }
-
-	var kp Result
-	if in.KeyPolicy != nil {
-		kp = in.KeyPolicy.Evaluate(&req)
-		if kp.Effect == Deny {
-			return deny(ResourcePolicy, kp)
-		}
-	}
-	id := Result{Statement: -1}
-	for _, p := range in.IdentityPolicies {
-		r := p.Evaluate(&req)
-		if r.Effect == Deny {
-			return deny(IdentityPolicy, r)
-		}
-		if r.Effect == Allow && id.Effect != Allow {
-			id = r
-		}
-	}
-	var bd, ss Result
-	if in.PermissionsBoundary != nil {
-		if bd = in.PermissionsBoundary.Evaluate(&req); bd.Effect == Deny {
-			return deny(PermissionsBoundaryType, bd)
-		}
-	}
-	if in.SessionPolicy != nil {
-		if ss = in.SessionPolicy.Evaluate(&req); ss.Effect == Deny {
-			return deny(SessionPolicyType, ss)
-		}
-	}
-	if kp.Effect != Allow {
+	if v.resource.Effect != Allow {
 		return implicit(ResourcePolicy)
 	}
-
 	p := &req.Principal
-	boundaryOK := in.PermissionsBoundary == nil || bd.Effect == Allow
-	sessionOK := in.SessionPolicy == nil || ss.Effect == Allow
-
-	// The identity side: what IAM grants this caller, after its limits.
-	identityOK, identityFail := true, PolicyType(0)
-	switch {
-	case p.Type == TypeAccount:
-		// The root user's identity permissions are complete.
-	case id.Effect != Allow:
-		identityOK, identityFail = false, IdentityPolicy
-	case !boundaryOK:
-		identityOK, identityFail = false, PermissionsBoundaryType
-	case !sessionOK:
-		identityOK, identityFail = false, SessionPolicyType
-	}
-	allowed := func(t PolicyType, r Result) Decision {
-		return Decision{Allowed: true, Policy: t, Sid: r.Sid, Statement: r.Statement}
-	}
-
-	m := kp.Matches
+	m := v.resource.Matches
 	cross := p.Type != TypeService && p.Type != TypeAnonymous && p.Account != in.KeyAccount
 	if cross {
-		if identityOK {
-			return allowed(IdentityPolicy, id)
+		if v.identityOK {
+			return allowed(IdentityPolicy, v.identity)
 		}
-		return implicit(identityFail)
+		return implicit(v.identityFail)
 	}
 	switch {
 	case m&(MatchAny|MatchSession|MatchUser) != 0:
-		return allowed(ResourcePolicy, kp)
-	case m&MatchParentUser != 0 && sessionOK:
-		return allowed(ResourcePolicy, kp)
-	case m&MatchRole != 0 && sessionOK && boundaryOK:
-		return allowed(ResourcePolicy, kp)
-	case m&MatchAccount != 0 && identityOK:
-		return allowed(IdentityPolicy, id)
+		return allowed(ResourcePolicy, v.resource)
+	case m&MatchParentUser != 0 && v.sessionOK:
+		return allowed(ResourcePolicy, v.resource)
+	case m&MatchRole != 0 && v.sessionOK && v.boundaryOK:
+		return allowed(ResourcePolicy, v.resource)
+	case m&MatchAccount != 0 && v.identityOK:
+		return allowed(IdentityPolicy, v.identity)
 	}
 	// Say why the nearest grant failed.
 	switch {
 	case m&MatchAccount != 0:
-		return implicit(identityFail)
-	case m&MatchRole != 0 && !boundaryOK:
+		return implicit(v.identityFail)
+	case m&MatchRole != 0 && !v.boundaryOK:
 		return implicit(PermissionsBoundaryType)
-	case !sessionOK:
+	case !v.sessionOK:
 		return implicit(SessionPolicyType)
 	}
 	return implicit(ResourcePolicy)
+}
+
+// verdicts is what every policy of an Inputs says of one request, once no
+// policy denies explicitly.
+type verdicts struct {
+	// resource is the resource (key) policy's result; identity the first
+	// identity-based statement that allows.
+	resource, identity Result
+	// boundaryOK and sessionOK: the permissions boundary and the session
+	// policy are absent or allow.
+	boundaryOK, sessionOK bool
+	// identityOK: what IAM grants the caller after its limits allows
+	// (always, for the root user); otherwise identityFail names the policy
+	// type that fell short.
+	identityOK   bool
+	identityFail PolicyType
+}
+
+// evaluate runs every policy of in on req in AWS's order (resource,
+// identity, boundary, session) and returns the first explicit Deny as a
+// decision with denied true, or every policy's verdict. It is the part
+// Decide and DecideService share; req is in.Request, adjusted.
+func evaluate(in *Inputs, req *Request) (v verdicts, d Decision, denied bool) {
+	if in.PermissionsBoundary != nil {
+		req.Principal.PermissionsBoundary = true
+	}
+	if in.KeyPolicy != nil {
+		if v.resource = in.KeyPolicy.Evaluate(req); v.resource.Effect == Deny {
+			return v, explicitDeny(ResourcePolicy, v.resource), true
+		}
+	}
+	v.identity = Result{Statement: -1}
+	for _, p := range in.IdentityPolicies {
+		r := p.Evaluate(req)
+		if r.Effect == Deny {
+			return v, explicitDeny(IdentityPolicy, r), true
+		}
+		if r.Effect == Allow && v.identity.Effect != Allow {
+			v.identity = r
+		}
+	}
+	var bd, ss Result
+	if in.PermissionsBoundary != nil {
+		if bd = in.PermissionsBoundary.Evaluate(req); bd.Effect == Deny {
+			return v, explicitDeny(PermissionsBoundaryType, bd), true
+		}
+	}
+	if in.SessionPolicy != nil {
+		if ss = in.SessionPolicy.Evaluate(req); ss.Effect == Deny {
+			return v, explicitDeny(SessionPolicyType, ss), true
+		}
+	}
+	v.boundaryOK = in.PermissionsBoundary == nil || bd.Effect == Allow
+	v.sessionOK = in.SessionPolicy == nil || ss.Effect == Allow
+	v.identityOK = true
+	switch {
+	case req.Principal.Type == TypeAccount:
+		// The root user's identity permissions are complete.
+	case v.identity.Effect != Allow:
+		v.identityOK, v.identityFail = false, IdentityPolicy
+	case !v.boundaryOK:
+		v.identityOK, v.identityFail = false, PermissionsBoundaryType
+	case !v.sessionOK:
+		v.identityOK, v.identityFail = false, SessionPolicyType
+	}
+	return v, Decision{}, false
+}
+
+func explicitDeny(t PolicyType, r Result) Decision {
+	return Decision{ExplicitDeny: true, Policy: t, Sid: r.Sid, Statement: r.Statement}
+}
+
+func implicit(t PolicyType) Decision { return Decision{Policy: t, Statement: -1} }
+
+func allowed(t PolicyType, r Result) Decision {
+	return Decision{Allowed: true, Policy: t, Sid: r.Sid, Statement: r.Statement}
 }
 
 // DecideIdentity decides an action that names no resource-based policy (in

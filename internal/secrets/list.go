@@ -24,7 +24,7 @@ func checkFilters(fs []Filter) error {
 			return svcerr.Validationf("1 validation error detected: Value at 'filters.member.values' failed to satisfy constraint: Member must have length between 1 and %d", maxFilterValues)
 		}
 		for _, v := range f.Values {
-			if err := checkLen("filters.member.values.member", len(v), 1, maxFilterValueLen); err != nil {
+			if err := svcerr.CheckLen("filters.member.values.member", len(v), 1, maxFilterValueLen); err != nil {
 				return err
 			}
 		}

@@ -110,12 +110,12 @@ func (s *Service) GetRandomPassword(ctx context.Context, c *auth.Caller, in *Get
 		noUpper: in.ExcludeUppercase, noLower: in.ExcludeLowercase, space: in.IncludeSpace, requireEach: true,
 	}
 	if in.PasswordLength != nil {
-		if err := checkRange("passwordLength", *in.PasswordLength, 1, maxPassword); err != nil {
+		if err := svcerr.CheckRange("passwordLength", *in.PasswordLength, 1, maxPassword); err != nil {
 			return nil, err
 		}
 		p.length = int(*in.PasswordLength)
 	}
-	if err := checkLen("excludeCharacters", len(in.ExcludeCharacters), 0, maxPassword); err != nil {
+	if err := svcerr.CheckLen("excludeCharacters", len(in.ExcludeCharacters), 0, maxPassword); err != nil {
 		return nil, err
 	}
 	if in.RequireEachIncludedType != nil {

@@ -28,9 +28,9 @@ func (s *Service) checkReplicaRegions(c *auth.Caller, add []ReplicaRegionType) e
 	seen := map[string]bool{}
 	for _, rr := range add {
 		if rr.Region == "" {
-			return missing("addReplicaRegions.member.region")
+			return svcerr.Missing("addReplicaRegions.member.region")
 		}
-		if err := checkLen("addReplicaRegions.member.kmsKeyId", len(rr.KmsKeyID), 0, maxKmsKeyID); err != nil {
+		if err := svcerr.CheckLen("addReplicaRegions.member.kmsKeyId", len(rr.KmsKeyID), 0, maxKmsKeyID); err != nil {
 			return err
 		}
 		if rr.Region == c.Region {
@@ -226,7 +226,7 @@ func (s *Service) ReplicateSecretToRegions(ctx context.Context, c *auth.Caller, 
 		return nil, err
 	}
 	if len(in.AddReplicaRegions) == 0 {
-		return nil, missing("addReplicaRegions")
+		return nil, svcerr.Missing("addReplicaRegions")
 	}
 	if err := s.checkReplicaRegions(c, in.AddReplicaRegions); err != nil {
 		return nil, err
@@ -281,7 +281,7 @@ func (s *Service) RemoveRegionsFromReplication(ctx context.Context, c *auth.Call
 		return nil, err
 	}
 	if len(in.RemoveReplicaRegions) == 0 {
-		return nil, missing("removeReplicaRegions")
+		return nil, svcerr.Missing("removeReplicaRegions")
 	}
 	r, err := s.secretFor(ctx, c, in.SecretID, ActRemoveRegionsFromReplication, nil)
 	if err != nil {

@@ -15,9 +15,9 @@ import (
 // and AWS's size limit.
 func parseResourcePolicy(doc string) (*policy.Policy, error) {
 	if doc == "" {
-		return nil, missing("resourcePolicy")
+		return nil, svcerr.Missing("resourcePolicy")
 	}
-	if err := checkLen("resourcePolicy", len(doc), 1, maxPolicyLen); err != nil {
+	if err := svcerr.CheckLen("resourcePolicy", len(doc), 1, maxPolicyLen); err != nil {
 		return nil, err
 	}
 	p, err := policy.ParseWith([]byte(doc), policy.Options{Kind: policy.KindResource, MaxSize: maxPolicyLen})
@@ -120,7 +120,7 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, c *auth.Caller, in *
 // it grants broad (public) access, without attaching it.
 func (s *Service) ValidateResourcePolicy(ctx context.Context, c *auth.Caller, in *ValidateResourcePolicyInput) (*ValidateResourcePolicyOutput, error) {
 	if in.ResourcePolicy == "" {
-		return nil, missing("resourcePolicy")
+		return nil, svcerr.Missing("resourcePolicy")
 	}
 	account := c.Account
 	resource := "*"

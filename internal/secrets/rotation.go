@@ -67,7 +67,7 @@ func (s *Service) RotateSecret(ctx context.Context, c *auth.Caller, in *RotateSe
 	if err := checkToken("clientRequestToken", in.ClientRequestToken); err != nil {
 		return nil, err
 	}
-	if err := checkLen("rotationLambdaARN", len(in.RotationLambdaARN), 0, 2048); err != nil {
+	if err := svcerr.CheckLen("rotationLambdaARN", len(in.RotationLambdaARN), 0, 2048); err != nil {
 		return nil, err
 	}
 	if in.RotationLambdaARN != "" {

@@ -45,16 +45,16 @@ func checkTags(tags []Tag) ([]tag, error) {
 	seen := map[string]bool{}
 	for _, t := range tags {
 		if t.Key == nil {
-			return nil, missing("tags.member.key")
+			return nil, svcerr.Missing("tags.member.key")
 		}
 		k, v := *t.Key, ""
 		if t.Value != nil {
 			v = *t.Value
 		}
-		if err := checkLen("tags.member.key", len(k), 1, maxTagKey); err != nil {
+		if err := svcerr.CheckLen("tags.member.key", len(k), 1, maxTagKey); err != nil {
 			return nil, err
 		}
-		if err := checkLen("tags.member.value", len(v), 0, maxTagValue); err != nil {
+		if err := svcerr.CheckLen("tags.member.value", len(v), 0, maxTagValue); err != nil {
 			return nil, err
 		}
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
@@ -112,11 +112,11 @@ func (s *Service) CreateSecret(ctx context.Context, c *auth.Caller, in *CreateSe
 	desc := ""
 	if in.Description != nil {
 		desc = *in.Description
-		if err := checkLen("description", len(desc), 0, maxDescription); err != nil {
+		if err := svcerr.CheckLen("description", len(desc), 0, maxDescription); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkLen("kmsKeyId", len(in.KmsKeyID), 0, maxKmsKeyID); err != nil {
+	if err := svcerr.CheckLen("kmsKeyId", len(in.KmsKeyID), 0, maxKmsKeyID); err != nil {
 		return nil, err
 	}
 	if err := checkValue(in.SecretString, in.SecretBinary, false); err != nil {
@@ -271,7 +271,7 @@ func (s *Service) GetSecretValue(ctx context.Context, c *auth.Caller, in *GetSec
 	if err := checkToken("versionId", in.VersionID); err != nil {
 		return nil, err
 	}
-	if err := checkLen("versionStage", len(in.VersionStage), 0, maxStageLen); err != nil {
+	if err := svcerr.CheckLen("versionStage", len(in.VersionStage), 0, maxStageLen); err != nil {
 		return nil, err
 	}
 	r, err := s.secretFor(ctx, c, in.SecretID, ActGetSecretValue, func(pc *policy.Context) {
@@ -475,11 +475,11 @@ func (s *Service) UpdateSecret(ctx context.Context, c *auth.Caller, in *UpdateSe
 		return nil, err
 	}
 	if in.Description != nil {
-		if err := checkLen("description", len(*in.Description), 0, maxDescription); err != nil {
+		if err := svcerr.CheckLen("description", len(*in.Description), 0, maxDescription); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkLen("kmsKeyId", len(in.KmsKeyID), 0, maxKmsKeyID); err != nil {
+	if err := svcerr.CheckLen("kmsKeyId", len(in.KmsKeyID), 0, maxKmsKeyID); err != nil {
 		return nil, err
 	}
 	if err := checkValue(in.SecretString, in.SecretBinary, false); err != nil {
@@ -685,7 +685,7 @@ func checkMaxResults(m *int32, hi int) (int, error) {
 	if m == nil {
 		return hi, nil
 	}
-	if err := checkRange("maxResults", int64(*m), 1, int64(hi)); err != nil {
+	if err := svcerr.CheckRange("maxResults", int64(*m), 1, int64(hi)); err != nil {
 		return 0, err
 	}
 	return int(*m), nil
@@ -863,7 +863,7 @@ func (s *Service) TagResource(ctx context.Context, c *auth.Caller, in *TagResour
 		return nil, err
 	}
 	if in.Tags == nil {
-		return nil, missing("tags")
+		return nil, svcerr.Missing("tags")
 	}
 	tags, err := checkTags(in.Tags)
 	if err != nil {
@@ -894,10 +894,10 @@ func (s *Service) UntagResource(ctx context.Context, c *auth.Caller, in *UntagRe
 		return nil, err
 	}
 	if in.TagKeys == nil {
-		return nil, missing("tagKeys")
+		return nil, svcerr.Missing("tagKeys")
 	}
 	for _, k := range in.TagKeys {
-		if err := checkLen("tagKeys.member", len(k), 1, maxTagKey); err != nil {
+		if err := svcerr.CheckLen("tagKeys.member", len(k), 1, maxTagKey); err != nil {
 			return nil, err
 		}
 	}

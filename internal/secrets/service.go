@@ -196,44 +196,20 @@ func markedDeleted() error {
 	return svcerr.New(svcerr.InvalidRequest, "You can't perform this operation on the secret because it was marked for deletion.")
 }
 
-func missing(field string) error {
-	return svcerr.Validationf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
-}
-
-func checkLen(field string, n, lo, hi int) error {
-	if n < lo {
-		return svcerr.Validationf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length greater than or equal to %d", field, lo)
-	}
-	if n > hi {
-		return svcerr.Validationf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", field, hi)
-	}
-	return nil
-}
-
-func checkRange(field string, v, lo, hi int64) error {
-	if v < lo {
-		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value greater than or equal to %d", v, field, lo)
-	}
-	if v > hi {
-		return svcerr.Validationf("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value less than or equal to %d", v, field, hi)
-	}
-	return nil
-}
-
 func checkSecretID(id string) error {
 	if id == "" {
-		return missing("secretId")
+		return svcerr.Missing("secretId")
 	}
-	return checkLen("secretId", len(id), 1, maxSecretIDLen)
+	return svcerr.CheckLen("secretId", len(id), 1, maxSecretIDLen)
 }
 
 // checkName applies CreateSecret's rules to a secret name: 1–512 of ASCII
 // letters, digits and /_+=.@-.
 func checkName(name string) error {
 	if name == "" {
-		return missing("name")
+		return svcerr.Missing("name")
 	}
-	if err := checkLen("name", len(name), 1, maxNameLen); err != nil {
+	if err := svcerr.CheckLen("name", len(name), 1, maxNameLen); err != nil {
 		return err
 	}
 	for i := 0; i < len(name); i++ {
@@ -250,7 +226,7 @@ func checkToken(field, tok string) error {
 	if tok == "" {
 		return nil
 	}
-	if err := checkLen(field, len(tok), minTokenLen, maxTokenLen); err != nil {
+	if err := svcerr.CheckLen(field, len(tok), minTokenLen, maxTokenLen); err != nil {
 		return err
 	}
 	for i := 0; i < len(tok); i++ {
@@ -263,9 +239,9 @@ func checkToken(field, tok string) error {
 
 func checkStage(field, st string) error {
 	if st == "" {
-		return missing(field)
+		return svcerr.Missing(field)
 	}
-	return checkLen(field, len(st), 1, maxStageLen)
+	return svcerr.CheckLen(field, len(st), 1, maxStageLen)
 }
 
 // checkValue validates SecretString/SecretBinary: at most one, at most
@@ -285,7 +261,7 @@ func checkValue(str *string, bin []byte, required bool) error {
 	if str != nil {
 		n, field = len(*str), "secretString"
 	}
-	return checkLen(field, n, 1, maxSecretBytes)
+	return svcerr.CheckLen(field, n, 1, maxSecretBytes)
 }
 
 // newUUID returns a random (version 4) UUID from crypto/rand: AWS's form of

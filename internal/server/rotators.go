@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/arca-kms/arca/internal/config"
@@ -23,10 +22,6 @@ func newRotators(cfgs []config.Rotator, getenv func(string) string, log *slog.Lo
 			rc.HMACSecret = getenv(c.HMACSecretEnv)
 		}
 		r, err := rotator.New(rc)
-		if errors.Is(err, rotator.ErrNotImplemented) {
-			log.Warn("rotator type not implemented in this build; secrets naming it cannot rotate", "rotator", c.Name, "type", c.Type)
-			continue
-		}
 		if err != nil {
 			return nil, err
 		}

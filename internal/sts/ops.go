@@ -119,10 +119,6 @@ func validation(format string, args ...any) error {
 	return svcerr.New(svcerr.Validation, format, args...)
 }
 
-func missing(field string) error {
-	return validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
-}
-
 func checkLen(field, v string, lo, hi int) error {
 	if len(v) < lo {
 		return validation("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length greater than or equal to %d", v, field, lo)
@@ -225,13 +221,13 @@ type parsedRoleRequest struct {
 
 func (s *Service) checkRoleRequest(r roleRequest) (*parsedRoleRequest, error) {
 	if r.roleARN == "" {
-		return nil, missing("roleArn")
+		return nil, svcerr.Missing("roleArn")
 	}
 	if err := checkLen("roleArn", r.roleARN, 20, 2048); err != nil {
 		return nil, err
 	}
 	if r.sessionName == "" {
-		return nil, missing("roleSessionName")
+		return nil, svcerr.Missing("roleSessionName")
 	}
 	if err := checkLen("roleSessionName", r.sessionName, 2, 64); err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, c *auth.Caller,
 		return nil, err
 	}
 	if in.WebIdentityToken == "" {
-		return nil, missing("webIdentityToken")
+		return nil, svcerr.Missing("webIdentityToken")
 	}
 	if err := checkLen("webIdentityToken", in.WebIdentityToken, 4, maxWebIdentityToken); err != nil {
 		return nil, err

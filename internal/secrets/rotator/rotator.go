@@ -128,12 +128,6 @@ const (
 	AlternatingUsers = "alternating-users"
 )
 
-// ErrNotImplemented is what New returns, wrapped, for a rotator type that
-// is valid but not built into this binary. Every documented type is built
-// today; callers keep treating it as "skip this rotator" so that a future
-// type can land in stages.
-var ErrNotImplemented = errors.New("rotator: not implemented yet")
-
 // DefaultTimeout bounds one step when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 

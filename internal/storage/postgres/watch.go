@@ -119,6 +119,11 @@ func (b *Backend) listen(ctx context.Context) {
 			b.watchMu.Lock()
 			b.deliver(storage.Change{All: true})
 			b.watchMu.Unlock()
+		} else {
+			// Changes committed between startWatch's snapshot of the log
+			// and this LISTEN sent notifications nobody heard: read them
+			// from the log now rather than at the next poll.
+			b.kickPoll()
 		}
 		first = false
 		for {
