@@ -48,7 +48,7 @@ var allowed = map[string]struct {
 	"internal/auditkey":   {[]string{"internal/audit", "internal/storage"}, "the audit signing keys live under the barrier (through the storage contract)"},
 	"internal/trail": {[]string{"internal/audit", "internal/auth", "internal/epoch", "internal/policy", "internal/svcerr"},
 		"CloudTrail lookups read the audit index; services never touch HTTP or storage"},
-	"internal/transport/auditrec": {[]string{"internal/audit", "internal/auth"}, "turns a request into an audit event; the log itself is handed in by the server"},
+	"internal/transport/auditrec": {[]string{"internal/audit", "internal/auth", "internal/transport/httpreq"}, "turns a request into an audit event; the log itself is handed in by the server"},
 	"internal/kms": {[]string{"internal/arn", "internal/auth", "internal/epoch", "internal/keystore", "internal/kmscrypto", "internal/policy", "internal/svcerr"},
 		"services never touch HTTP, transports, storage backends or seals"},
 	"internal/iamsvc": {[]string{"internal/auth", "internal/iam", "internal/policy", "internal/svcerr"},

@@ -16,9 +16,7 @@ package auditrec
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -31,6 +29,7 @@ import (
 
 	"github.com/arca-kms/arca/internal/audit"
 	"github.com/arca-kms/arca/internal/auth"
+	"github.com/arca-kms/arca/internal/transport/httpreq"
 )
 
 // Recorder makes events durable; *audit.Log implements it. Append returns
@@ -516,24 +515,9 @@ func accessKeyOf(r *http.Request) string {
 	return akid
 }
 
-// NewEventID returns a random (version 4) UUID for an event's eventID.
-func NewEventID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+// NewEventID returns a random (version 4) UUID for an event's eventID,
+// the same form as a request ID.
+func NewEventID() string { return httpreq.NewRequestID() }
 
 // Unclassified lists the member names reachable from t that m does not
 // classify: the transports' tests call it for every operation's input and
