@@ -133,14 +133,8 @@ func (s *Service) RotateSecret(ctx context.Context, c *auth.Caller, in *RotateSe
 	}
 	now := s.now().UTC()
 	err = s.st.update(ctx, func(tx storage.Tx) (*change, error) {
-		cur, err := getTx(ctx, tx, r.Account, r.Region, r.Name)
+		cur, err := liveTx(ctx, tx, r)
 		if err != nil {
-			return nil, err
-		}
-		if cur.UID != r.UID {
-			return nil, errNotFound
-		}
-		if err := notDeleted(cur); err != nil {
 			return nil, err
 		}
 		rt := &cur.Rotation

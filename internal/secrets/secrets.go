@@ -430,14 +430,8 @@ func (s *Service) putValue(ctx context.Context, c *auth.Caller, r *record, token
 	now := s.now().UTC()
 	var added *version
 	err = s.st.update(ctx, func(tx storage.Tx) (*change, error) {
-		cur, err := getTx(ctx, tx, r.Account, r.Region, r.Name)
+		cur, err := liveTx(ctx, tx, r)
 		if err != nil {
-			return nil, err
-		}
-		if cur.UID != r.UID {
-			return nil, errNotFound
-		}
-		if err := notDeleted(cur); err != nil {
 			return nil, err
 		}
 		if cur.version(token) != nil {
@@ -533,14 +527,8 @@ func (s *Service) UpdateSecret(ctx context.Context, c *auth.Caller, in *UpdateSe
 	}
 	now := s.now().UTC()
 	err = s.st.update(ctx, func(tx storage.Tx) (*change, error) {
-		cur, err := getTx(ctx, tx, r.Account, r.Region, r.Name)
+		cur, err := liveTx(ctx, tx, r)
 		if err != nil {
-			return nil, err
-		}
-		if cur.UID != r.UID {
-			return nil, errNotFound
-		}
-		if err := notDeleted(cur); err != nil {
 			return nil, err
 		}
 		if in.Description != nil {
@@ -747,14 +735,8 @@ func (s *Service) moveStage(ctx context.Context, r *record, stage, moveTo, remov
 	}
 	now := s.now().UTC()
 	err := s.st.update(ctx, func(tx storage.Tx) (*change, error) {
-		cur, err := getTx(ctx, tx, r.Account, r.Region, r.Name)
+		cur, err := liveTx(ctx, tx, r)
 		if err != nil {
-			return nil, err
-		}
-		if cur.UID != r.UID {
-			return nil, errNotFound
-		}
-		if err := notDeleted(cur); err != nil {
 			return nil, err
 		}
 		if err := moveStage(cur, stage, moveTo, removeFrom); err != nil {

@@ -392,3 +392,20 @@ func getTx(ctx context.Context, tx storage.Reader, account, region, name string)
 	}
 	return r, nil
 }
+
+// liveTx re-reads r inside a transaction and refuses, as the operations
+// do, a secret that was deleted and re-created under the same name since r
+// was read (errNotFound) or that is marked for deletion.
+func liveTx(ctx context.Context, tx storage.Reader, r *record) (*record, error) {
+	cur, err := getTx(ctx, tx, r.Account, r.Region, r.Name)
+	if err != nil {
+		return nil, err
+	}
+	if cur.UID != r.UID {
+		return nil, errNotFound
+	}
+	if err := notDeleted(cur); err != nil {
+		return nil, err
+	}
+	return cur, nil
+}
