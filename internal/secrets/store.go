@@ -188,40 +188,26 @@ type store struct {
 var errNotFound = errors.New("secrets: not found")
 
 func (st *store) get(ctx context.Context, account, region, name string) (*record, error) {
-	p := secretPath(account, region, name)
-	if r, ok := st.secrets.Load(p); ok {
-		return r.(*record), nil
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if r, ok := st.secrets.Load(p); ok {
-		return r.(*record), nil
-	}
-	b, err := st.b.Get(ctx, p)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	r := new(record)
-	if err := json.Unmarshal(b, r); err != nil {
-		return nil, err
-	}
-	r.arn = arnOf(st.partition, r, r.Region)
-	st.secrets.Store(p, r)
-	return r, nil
+	return cached(ctx, st, &st.secrets, secretPath(account, region, name), func(r *record) {
+		r.arn = arnOf(st.partition, r, r.Region)
+	})
 }
 
 func (st *store) value(ctx context.Context, r *record, versionID string) (*value, error) {
-	p := valuePath(r.Account, r.Region, r.UID, versionID)
-	if v, ok := st.values.Load(p); ok {
-		return v.(*value), nil
+	return cached[value](ctx, st, &st.values, valuePath(r.Account, r.Region, r.UID, versionID), nil)
+}
+
+// cached returns the *T cached at path p, or reads and decodes it (then
+// fill, if any) under the read lock, so that it cannot install a copy older
+// than a concurrent write, and caches it.
+func cached[T any](ctx context.Context, st *store, cache *sync.Map, p string, fill func(*T)) (*T, error) {
+	if v, ok := cache.Load(p); ok {
+		return v.(*T), nil
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if v, ok := st.values.Load(p); ok {
-		return v.(*value), nil
+	if v, ok := cache.Load(p); ok {
+		return v.(*T), nil
 	}
 	b, err := st.b.Get(ctx, p)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -230,11 +216,14 @@ func (st *store) value(ctx context.Context, r *record, versionID string) (*value
 	if err != nil {
 		return nil, err
 	}
-	v := new(value)
+	v := new(T)
 	if err := json.Unmarshal(b, v); err != nil {
 		return nil, err
 	}
-	st.values.Store(p, v)
+	if fill != nil {
+		fill(v)
+	}
+	cache.Store(p, v)
 	return v, nil
 }
 
