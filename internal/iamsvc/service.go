@@ -148,7 +148,7 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action, resourc
 		req(&pc)
 	}
 	r := policy.Request{Action: action, Resource: resource, Context: &pc,
-		Principal: policy.Principal{Type: principalType(c.Type), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}}
+		Principal: policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}}
 	d := policy.Decision{Policy: policy.IdentityPolicy, Statement: -1}
 	allowed := false
 	for _, p := range identity {
@@ -180,7 +180,7 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action, resourc
 
 // fillContext sets the global condition keys AWS puts in every request.
 func (s *Service) fillContext(pc *policy.Context, c *auth.Caller) {
-	pc.SetPrincipal(policy.Principal{Type: principalType(c.Type), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN})
+	pc.SetPrincipal(policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN})
 	pc.Set("aws:userid", c.UserID)
 	if c.UserName != "" {
 		pc.Set("aws:username", c.UserName)
@@ -237,20 +237,6 @@ func requestTags(tags []Tag) func(*policy.Context) {
 // tagKeys returns a context filler for an operation that removes tags.
 func tagKeys(keys []string) func(*policy.Context) {
 	return func(pc *policy.Context) { pc.SetMulti("aws:TagKeys", keys) }
-}
-
-func principalType(t auth.PrincipalType) policy.PrincipalType {
-	switch t {
-	case auth.Root:
-		return policy.TypeAccount
-	case auth.IAMUser:
-		return policy.TypeUser
-	case auth.AssumedRole:
-		return policy.TypeAssumedRole
-	case auth.FederatedUser:
-		return policy.TypeFederatedUser
-	}
-	return policy.PrincipalType(t)
 }
 
 // ref names what an operation was about, for the messages of store errors.

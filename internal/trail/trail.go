@@ -307,7 +307,7 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string) 
 		}
 	}
 	var pc policy.Context
-	pp := policy.Principal{Type: principalType(c.Type), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
+	pp := policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
 	pc.SetPrincipal(pp)
 	pc.Set("aws:userid", c.UserID)
 	if c.UserName != "" {
@@ -329,18 +329,4 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string) 
 		return nil
 	}
 	return svcerr.New(svcerr.AccessDenied, "%s", d.Message(c.ARN, action, "*"))
-}
-
-func principalType(t auth.PrincipalType) policy.PrincipalType {
-	switch t {
-	case auth.Root:
-		return policy.TypeAccount
-	case auth.IAMUser:
-		return policy.TypeUser
-	case auth.AssumedRole:
-		return policy.TypeAssumedRole
-	case auth.FederatedUser:
-		return policy.TypeFederatedUser
-	}
-	return policy.PrincipalType(t)
 }
