@@ -110,6 +110,9 @@ func (c Config) validateAudit() []error {
 	if c.PostureAccessKeyMaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("posture_access_key_max_age %v: want more than 0", c.PostureAccessKeyMaxAge))
 	}
+	if c.NodeID != "" && !sinkNameRE.MatchString(c.NodeID) {
+		errs = append(errs, fmt.Errorf("node_id %q: want 1-64 of A-Z a-z 0-9 _ . -", c.NodeID))
+	}
 	names := map[string]bool{}
 	for i, s := range c.AuditSinks {
 		name := s.Name

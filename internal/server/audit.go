@@ -26,6 +26,7 @@ const PublicKeysFile = "public-keys.pem"
 // is switched off.
 type auditLog struct {
 	dir     string
+	node    string
 	log     *audit.Log
 	keys    *auditkey.Store
 	auditor *auditrec.Auditor
@@ -43,12 +44,15 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
+	if a.node, err = audit.NodeID(a.dir, cfg.NodeID); err != nil {
+		return nil, err
+	}
 	extras, err := newAuditExtras(cfg, a.dir, log)
 	if err != nil {
 		return nil, fmt.Errorf("audit sinks: %w", err)
 	}
 	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log,
-		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes})
+		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes, NodeID: a.node})
 	if err != nil {
 		extras.close()
 		return nil, fmt.Errorf("audit log: %w", err)
@@ -60,7 +64,7 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 		return nil, err
 	}
 	a.auditor = auditrec.New(a.log, cfg.AccountID)
-	log.Info("audit log open", "dir", a.dir, "events", a.log.Index().Len())
+	log.Info("audit log open", "dir", a.dir, "node", a.node, "events", a.log.Index().Len())
 	return a, nil
 }
 

@@ -295,7 +295,7 @@ func TestSessionPolicyNarrows(t *testing.T) {
 	if err != nil || sess == nil {
 		t.Fatalf("Policies: session policy %v, %v", sess, err)
 	}
-	req := policy.Request{Action: "kms:Encrypt", Resource: "*", Principal: policyPrincipal(c)}
+	req := policy.Request{Action: "kms:Encrypt", Resource: "*", Principal: policy.PrincipalOf(c)}
 	if r := sess.Evaluate(&req); r.Effect == policy.Allow {
 		t.Errorf("the session policy allows kms:Encrypt")
 	}

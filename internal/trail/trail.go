@@ -307,22 +307,8 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string) 
 		}
 	}
 	var pc policy.Context
-	pp := policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
-	pc.SetPrincipal(pp)
-	pc.Set("aws:userid", c.UserID)
-	if c.UserName != "" {
-		pc.Set("aws:username", c.UserName)
-	}
-	if c.SourceIP != "" {
-		pc.Set("aws:SourceIp", c.SourceIP)
-	}
-	now := s.cfg.Now().UTC()
-	pc.Set("aws:CurrentTime", now.Format(time.RFC3339))
-	pc.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
-	pc.SetBool("aws:SecureTransport", c.SecureTransport)
-	for k, v := range c.Tags {
-		pc.Set("aws:PrincipalTag/"+k, v)
-	}
+	pp := policy.PrincipalOf(c)
+	pc.SetCaller(c, policy.TimeKeysAt(s.cfg.Now()))
 	req := policy.Request{Action: action, Resource: "*", Principal: pp, Context: &pc}
 	d := policy.DecideIdentity(policy.Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session})
 	if d.Allowed {
