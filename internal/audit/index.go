@@ -105,10 +105,16 @@ func (ix *Index) add(ev *Event, seg int, off int64, n int) {
 	if ev.EventType != "AwsApiCall" {
 		return
 	}
-	t, _ := time.Parse(time.RFC3339, ev.EventTime)
+	s := summarize(ev, off, n)
+	ix.addSummary(seg, &s)
+}
+
+// addSummary indexes one API event of segment seg. The caller holds mu
+// for writing.
+func (ix *Index) addSummary(seg int, s *summary) {
 	ord := uint32(len(ix.ents))
-	ix.ents = append(ix.ents, entry{time: t.Unix(), off: off, seg: uint32(seg), n: uint32(n)})
-	acct := ev.Account()
+	ix.ents = append(ix.ents, entry{time: s.time, off: s.off, seg: uint32(seg), n: uint32(s.n)})
+	acct := s.account
 	put := func(attr, v string) {
 		if v == "" {
 			return
@@ -128,17 +134,17 @@ func (ix *Index) add(ev *Event, seg int, off int64, n int) {
 		*l = append(*l, ord)
 	}
 	put("", "*")
-	put(AttrEventName, ev.EventName)
-	put(AttrReadOnly, strconv.FormatBool(ev.ReadOnly))
-	put(AttrUsername, ev.Username())
-	put(AttrEventSource, ev.EventSource)
-	put(AttrAccessKeyID, ev.UserIdentity.AccessKeyID)
-	for _, r := range ev.Resources {
+	put(AttrEventName, s.name)
+	put(AttrReadOnly, strconv.FormatBool(s.readOnly))
+	put(AttrUsername, s.username)
+	put(AttrEventSource, s.source)
+	put(AttrAccessKeyID, s.accessKeyID)
+	for _, r := range s.resources {
 		put(AttrResourceType, r.Type)
 		put(AttrResourceName, r.ARN)
 	}
-	if id, ok := parseUUID(ev.EventID); ok {
-		ix.ids[id] = ord
+	if s.hasID {
+		ix.ids[s.id] = ord
 	}
 }
 
@@ -384,29 +390,23 @@ func (ix *Index) close() {
 	}
 }
 
-// build indexes every segment of the log.
-func (ix *Index) build() error {
+// build indexes every segment of the log: closed segments from their
+// sidecars where they match (see sidecar.go), the rest by decoding. With
+// write set (the log's own index) it saves the sidecars it lacked.
+func (ix *Index) build(write bool) error {
 	segs, err := segments(ix.dir)
 	if err != nil {
 		return err
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for _, n := range segs {
-		var off int64
-		err := eachLine(filepath.Join(ix.dir, segmentName(n)), func(_ int, line []byte, terminated bool) {
-			start := off
-			off += int64(len(line))
-			if terminated {
-				off++
-			}
-			var e Event
-			if json.Unmarshal(line, &e) == nil {
-				ix.add(&e, n, start, len(line))
-			}
-		})
+	for i, n := range segs {
+		sums, err := loadSegment(ix.dir, n, i < len(segs)-1, write)
 		if err != nil {
 			return err
+		}
+		for j := range sums {
+			ix.addSummary(n, &sums[j])
 		}
 	}
 	return nil
@@ -416,7 +416,7 @@ func (ix *Index) build() error {
 // audit search). Close it when done.
 func OpenIndex(dir string) (*Index, error) {
 	ix := newIndex(dir)
-	if err := ix.build(); err != nil {
+	if err := ix.build(false); err != nil {
 		return nil, fmt.Errorf("audit: index: %w", err)
 	}
 	return ix, nil

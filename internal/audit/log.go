@@ -161,7 +161,7 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.index = newIndex(dir)
-	if err := l.index.build(); err != nil {
+	if err := l.index.build(true); err != nil {
 		return nil, fmt.Errorf("audit: index: %w", err)
 	}
 	l.dseq, l.dhash = l.seq, l.prevHash
@@ -490,6 +490,7 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 		}
 		if j.closeAfter != nil {
 			j.closeAfter.Close()
+			l.saveSidecar(j.seg)
 		}
 	}
 	return err

@@ -90,17 +90,18 @@ func (x *auditExtras) start(ctx context.Context, key func(context.Context) (ed25
 }
 
 // sweep prunes segments older than the retention period once; it reports
-// 1 when it pruned. Before start, or without retention, it does nothing.
-func (x *auditExtras) sweep(ctx context.Context) (int, error) {
+// the anchor's sequence when it pruned. Before start, or without
+// retention, it does nothing.
+func (x *auditExtras) sweep(ctx context.Context) ([]slog.Attr, error) {
 	x.mu.Lock()
 	key, now := x.key, x.now
 	x.mu.Unlock()
 	if x.retention <= 0 || key == nil {
-		return 0, nil
+		return nil, nil
 	}
 	k, err := key(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	o := audit.PruneOptions{Now: now, Logger: x.log}
 	if x.mgr != nil {
@@ -108,12 +109,12 @@ func (x *auditExtras) sweep(ctx context.Context) (int, error) {
 	}
 	a, err := audit.Prune(x.dir, k, now().Add(-x.retention), o)
 	if a == nil {
-		return 0, err
+		return nil, err
 	}
 	if x.afterPrune != nil {
 		x.afterPrune()
 	}
-	return 1, err
+	return []slog.Attr{slog.Uint64("prunedThroughSequence", a.Sequence)}, err
 }
 
 func (x *auditExtras) close() {

@@ -364,7 +364,7 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 		ks.Wipe()
 		return nil, err
 	}
-	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
+	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSweep(stsSvc)}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
 	if aud.extras != nil {
 		sweeps = append(sweeps, kms.Sweep{Name: "audit retention", Run: aud.extras.sweep})
 	}
