@@ -105,7 +105,9 @@ func kmsErr(err error, enc bool) error {
 		return svcerr.Wrap(svcerr.AccessDenied, err, "Access to KMS is not allowed")
 	case svcerr.Validation, svcerr.InvalidParameter:
 		return err
-	case svcerr.Internal, svcerr.InternalServiceError:
+	case svcerr.Internal, svcerr.InternalServiceError, svcerr.DependencyTimeout:
+		// KMS could not reach storage, or this node is past its staleness
+		// bound: retryable, not a fault of the secret's key.
 		return internalErr(err)
 	}
 	if enc {

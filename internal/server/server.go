@@ -369,7 +369,7 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 		sweeps = append(sweeps, kms.Sweep{Name: "audit retention", Run: aud.extras.sweep})
 	}
 	if d.inv != nil {
-		d.inv.set(ks, ids, secretsSvc)
+		d.inv.set(ks, ids, secretsSvc, stsSvc)
 	}
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
 		Also: sweeps}
@@ -443,7 +443,7 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 		},
 		stop: func() {
 			if d.inv != nil {
-				d.inv.set(nil, nil, nil)
+				d.inv.set(nil, nil, nil, nil)
 			}
 			stopBG()
 			stopFlush()
