@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -187,6 +188,9 @@ type Query struct {
 	// Before continues a previous page: only events older than this
 	// position (a Page's Next) are returned. 0 starts at the newest.
 	Before uint64
+	// Cursor, if not nil, continues a previous page instead of Before: a
+	// Page's Cursor, opaque (ErrBadCursor if it is not one).
+	Cursor []byte
 }
 
 // Page is a lookup's result: raw event lines, newest first, and the
@@ -194,7 +198,12 @@ type Query struct {
 type Page struct {
 	Events [][]byte
 	Next   uint64
+	// Cursor is Next as Query.Cursor takes it (nil when there is no more).
+	Cursor []byte
 }
+
+// ErrBadCursor is returned for a Query.Cursor no lookup made.
+var ErrBadCursor = errors.New("audit: bad lookup cursor")
 
 // ErrUnknownAttribute is returned for a lookup attribute that is not indexed.
 var ErrUnknownAttribute = errors.New("audit: unknown lookup attribute")
@@ -209,6 +218,51 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	if q.Max <= 0 {
 		q.Max = 50
 	}
+	if q.Cursor != nil {
+		if len(q.Cursor) != 8 {
+			return Page{}, ErrBadCursor
+		}
+		q.Before = binary.BigEndian.Uint64(q.Cursor)
+	}
+	want, ords, err := ix.scan(q, q.Before, q.Max+1)
+	if err != nil {
+		return Page{}, err
+	}
+	var page Page
+	if len(want) > q.Max {
+		page.Next = uint64(ords[q.Max]) + 1
+		page.Cursor = binary.BigEndian.AppendUint64(nil, page.Next)
+		want = want[:q.Max]
+	}
+	for _, e := range want {
+		b, err := ix.read(e)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrClosed) {
+			continue // pruned by retention (and dropped by DropMissing)
+		}
+		if err != nil {
+			return Page{}, err
+		}
+		if !accountMatches(q, b) {
+			continue
+		}
+		page.Events = append(page.Events, b)
+	}
+	return page, nil
+}
+
+// accountMatches checks an event found by ID against the query's account:
+// event IDs are indexed for every account at once.
+func accountMatches(q Query, b []byte) bool {
+	if q.Account == "" || q.Attr != AttrEventID {
+		return true
+	}
+	var ev Event
+	return json.Unmarshal(b, &ev) == nil && ev.Account() == q.Account
+}
+
+// scan returns up to limit of the newest entries that match q among those
+// before position before (0: all), newest first, with their positions.
+func (ix *Index) scan(q Query, before uint64, limit int) ([]entry, []uint32, error) {
 	ix.mu.RLock()
 	var list []uint32
 	switch q.Attr {
@@ -223,7 +277,7 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	default:
 		if !slices.Contains(indexedAttrs, q.Attr) {
 			ix.mu.RUnlock()
-			return Page{}, ErrUnknownAttribute
+			return nil, nil, ErrUnknownAttribute
 		}
 		list = ix.postings(q.Account, q.Attr, q.Value)
 	}
@@ -231,8 +285,8 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	ix.mu.RUnlock()
 
 	hi := len(list) // candidates are list[:hi]
-	if q.Before > 0 {
-		hi, _ = slices.BinarySearch(list, uint32(q.Before))
+	if before > 0 {
+		hi, _ = slices.BinarySearch(list, uint32(before))
 	}
 	if !q.End.IsZero() {
 		end := q.End.Unix() + timeSlack
@@ -243,9 +297,9 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 			return 1
 		})
 	}
-	var page Page
 	var want []entry
-	for i := hi - 1; i >= 0; i-- {
+	var ords []uint32
+	for i := hi - 1; i >= 0 && len(want) < limit; i-- {
 		e := ents[list[i]]
 		if !q.Start.IsZero() && e.time < q.Start.Unix() {
 			if e.time < q.Start.Unix()-timeSlack {
@@ -256,30 +310,10 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 		if !q.End.IsZero() && e.time > q.End.Unix() {
 			continue
 		}
-		if len(want) == q.Max {
-			page.Next = uint64(list[i]) + 1
-			break
-		}
 		want = append(want, e)
+		ords = append(ords, list[i])
 	}
-	for _, e := range want {
-		b, err := ix.read(e)
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrClosed) {
-			continue // pruned by retention (and dropped by DropMissing)
-		}
-		if err != nil {
-			return Page{}, err
-		}
-		if q.Account != "" && q.Attr == AttrEventID {
-			// Event IDs are indexed for every account at once.
-			var ev Event
-			if json.Unmarshal(b, &ev) != nil || ev.Account() != q.Account {
-				continue
-			}
-		}
-		page.Events = append(page.Events, b)
-	}
-	return page, nil
+	return want, ords, nil
 }
 
 func (ix *Index) postings(account, attr, value string) []uint32 {

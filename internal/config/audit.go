@@ -79,9 +79,12 @@ type AuditSink struct {
 	CAFile     string `yaml:"ca_file"`
 	ServerName string `yaml:"server_name"`
 
-	// URL and extra Headers of the webhook.
-	URL     string            `yaml:"url"`
-	Headers map[string]string `yaml:"headers"`
+	// URL and extra Headers of the webhook. HeaderEnv names, per header,
+	// the environment variable holding its value, for credentials (an
+	// Authorization token) that should not sit in the YAML file.
+	URL       string            `yaml:"url"`
+	Headers   map[string]string `yaml:"headers"`
+	HeaderEnv map[string]string `yaml:"header_env"`
 
 	// Timeout bounds one syslog write or webhook request (default 10s).
 	Timeout time.Duration `yaml:"timeout"`

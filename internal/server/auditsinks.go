@@ -44,9 +44,9 @@ type auditExtras struct {
 // sinkStateDir is where the sinks keep their cursors, inside the audit dir.
 const sinkStateDir = "sinks"
 
-func newAuditExtras(cfg config.Config, dir string, log *slog.Logger) (*auditExtras, error) {
+func newAuditExtras(cfg config.Config, dir string, log *slog.Logger, extra ...sink.Named) (*auditExtras, error) {
 	x := &auditExtras{dir: dir, retention: time.Duration(cfg.AuditRetention), log: log}
-	if len(cfg.AuditSinks) == 0 {
+	if len(cfg.AuditSinks) == 0 && len(extra) == 0 {
 		return x, nil
 	}
 	specs := make([]sink.Spec, len(cfg.AuditSinks))
@@ -57,6 +57,8 @@ func newAuditExtras(cfg config.Config, dir string, log *slog.Logger) (*auditExtr
 	if err != nil {
 		return nil, err
 	}
+	// The server's own sinks (the PostgreSQL ship, auditnodes.go).
+	sinks = append(sinks, extra...)
 	x.mgr, err = sink.New(sink.Options{LogDir: dir, StateDir: filepath.Join(dir, sinkStateDir), Logger: log}, sinks...)
 	if err != nil {
 		for _, s := range sinks {

@@ -432,3 +432,59 @@ func TestPartition(t *testing.T) {
 		heal(tc.name)
 	}
 }
+
+// TestTLS: with sslmode=verify-full the backend reaches PostgreSQL over
+// TLS (the server refuses plain-text logins), and a certificate from
+// another CA is refused without the password in the error.
+func TestTLS(t *testing.T) {
+	srv := testdb.StartPostgres(t)
+	caFile := srv.EnableTLS(t)
+	dsn := srv.DSNFor(srv.User, srv.Password, srv.NewDatabase(t))
+	if !strings.Contains(dsn, "sslmode=verify-full") || !strings.Contains(dsn, caFile) {
+		t.Fatalf("DSN does not ask for verified TLS: %s", dsn)
+	}
+	b := open(t, dsn, Options{Node: "a"})
+	// The change feed's LISTEN connection is made apart from the pool: it
+	// must use TLS too (the server refuses it otherwise).
+	listener := open(t, dsn, Options{Node: "b", PollInterval: time.Hour})
+	heard := make(chan string, 8)
+	listener.Watch(func(c storage.Change) {
+		for _, k := range c.Keys {
+			heard <- k
+		}
+	})
+	if err := b.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case k := <-heard:
+		if k != "k" {
+			t.Fatalf("listener heard %q", k)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification over the TLS LISTEN connection")
+	}
+	if v, err := b.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	var ssl bool
+	var version string
+	if err := b.pool.QueryRow(ctx, `SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).Scan(&ssl, &version); err != nil {
+		t.Fatal(err)
+	}
+	if !ssl {
+		t.Fatal("the pool's connection is not TLS")
+	}
+	t.Logf("connected with %s", version)
+
+	plain := strings.Replace(dsn, "sslmode=verify-full", "sslmode=disable", 1)
+	if _, err := Open(ctx, plain, Options{}); err == nil {
+		t.Fatal("a plain-text connection was accepted by a server that refuses them: the test proves nothing")
+	}
+	other := testdb.StartPostgres(t).EnableTLS(t)
+	wrongCA := strings.Replace(dsn, caFile, other, 1)
+	_, err := Open(ctx, wrongCA, Options{})
+	if err == nil || strings.Contains(err.Error(), srv.Password) {
+		t.Fatalf("Open with a CA that did not issue the server's certificate = %v", err)
+	}
+}
