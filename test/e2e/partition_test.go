@@ -11,8 +11,6 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -31,103 +29,6 @@ import (
 	"github.com/arca-kms/arca/internal/testdb"
 )
 
-// tcpProxy forwards connections from a loopback port to target until cut:
-// Cut closes every open connection and makes new ones close on accept (the
-// client sees its connection reset or the server hang up during startup,
-// as when a network partition ends a session), Heal forwards again.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		ln.Close()
-		p.Cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *tcpProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		cut := p.cut
-		p.mu.Unlock()
-		if cut {
-			c.Close()
-			continue
-		}
-		p.wg.Go(func() { p.forward(c) })
-	}
-}
-
-func (p *tcpProxy) forward(c net.Conn) {
-	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.cut {
-		p.mu.Unlock()
-		c.Close()
-		up.Close()
-		return
-	}
-	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		done <- struct{}{}
-	}
-	go pipe(up, c)
-	go pipe(c, up)
-	<-done
-	c.Close()
-	up.Close()
-	<-done
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, up)
-	p.mu.Unlock()
-}
-
-// Cut drops every connection and refuses new ones until Heal.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-// Heal forwards new connections again.
-func (p *tcpProxy) Heal() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = false
-}
-
 // retryable5xx reports whether err is one of the retryable server faults a
 // partitioned node may answer with.
 func retryable5xx(err error) bool {
@@ -143,7 +44,7 @@ func TestClusterPartition(t *testing.T) {
 	const bound = 3 * time.Second
 	db := testdb.Postgres(t)
 	dsn := db.DSNFor(db.User, db.Password, db.NewDatabase(t))
-	px := newTCPProxy(t, db.Addr())
+	px := db.NewProxy(t)
 	dsnA := strings.Replace(dsn, db.Addr(), px.Addr(), 1)
 	if dsnA == dsn {
 		t.Fatalf("the DSN does not name %s", db.Addr())
@@ -462,4 +363,94 @@ func TestClusterPartition(t *testing.T) {
 		}
 	}
 	t.Logf("%d writes acknowledged by A up to the cut, all present", len(acks))
+}
+
+// TestClusterPartitionSilent: the proxy between node A and PostgreSQL
+// stalls (forwards nothing, closes nothing), as a partition that drops
+// packets does. A's writes fail with a retryable 5xx after the storage
+// statement timeout (10 s) instead of hanging; cached reads are served
+// until --max-staleness and refused after it; after the heal A resumes by
+// itself.
+func TestClusterPartitionSilent(t *testing.T) {
+	t.Parallel()
+	const bound = 3 * time.Second
+	db := testdb.Postgres(t)
+	dsn := db.DSNFor(db.User, db.Password, db.NewDatabase(t))
+	px := db.NewProxy(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	node := func(dsn string) *server {
+		return startServer(t, serverOpts{
+			dataDir: dataDir,
+			env:     []string{"ARCA_POSTGRES_DSN=" + dsn},
+			args: []string{"--storage", "postgres", "--scheduler-interval", "1s", "--max-staleness", bound.String(),
+				"--audit-dir", filepath.Join(t.TempDir(), "audit")},
+		})
+	}
+	a, b := node(strings.Replace(dsn, db.Addr(), px.Addr(), 1)), node(dsn)
+	ka, kb := a.client("us-east-1"), b.client("us-east-1")
+	k := createKey(t, ka, nil)
+	for range 2 {
+		_, err := ka.Encrypt(bg(), &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
+		mustOK(t, err, "Encrypt on A before the stall")
+	}
+
+	px.Stall()
+	stalled := time.Now()
+	var write struct {
+		err  error
+		took time.Duration
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, write.err = ka.CreateKey(bg(), &kms.CreateKeyInput{})
+		write.took = time.Since(stalled)
+	})
+	var lastOK, refusedAt time.Duration
+	for time.Since(stalled) < bound+time.Second {
+		_, err := ka.Encrypt(bg(), &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
+		at := time.Since(stalled)
+		switch {
+		case err == nil:
+			lastOK = at
+		case retryable5xx(err):
+			if refusedAt == 0 {
+				refusedAt = at
+			}
+		default:
+			t.Fatalf("Encrypt on A %v into the stall: %v", at, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if lastOK == 0 || lastOK > bound+300*time.Millisecond || refusedAt == 0 {
+		t.Errorf("cached Encrypt on A: last served %v, refused from %v after the stall; want served, then refused from about %v", lastOK, refusedAt, bound)
+	}
+	if resp, err := http.Get(a.endpoint + "/healthz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("A's /healthz past the bound: %v, %v; want 503", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	_, err := kb.CreateKey(bg(), &kms.CreateKeyInput{})
+	mustOK(t, err, "CreateKey on B during A's stall")
+	wg.Wait()
+	if !retryable5xx(write.err) || write.took > 15*time.Second {
+		t.Errorf("CreateKey on A during the stall: %v after %v; want a retryable 5xx within the 10s statement timeout", write.err, write.took)
+	}
+
+	px.Heal()
+	healed := time.Now()
+	for {
+		_, err := ka.Encrypt(bg(), &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
+		if err == nil {
+			break
+		}
+		if !retryable5xx(err) || time.Since(healed) > 15*time.Second {
+			t.Fatalf("Encrypt on A %v after the heal: %v", time.Since(healed), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resumed := time.Since(healed)
+	_, err = ka.CreateKey(bg(), &kms.CreateKeyInput{})
+	mustOK(t, err, "CreateKey on A after the heal")
+	t.Logf("silent partition: A served from cache until %v, refused from %v; a write failed after %v (%s); A served again %v after the heal",
+		lastOK.Round(time.Millisecond), refusedAt.Round(time.Millisecond), write.took.Round(time.Millisecond), apiCode(write.err), resumed.Round(time.Millisecond))
 }
