@@ -38,6 +38,7 @@ type auditLog struct {
 	// node's log to shared storage (nil without it). See auditnodes.go.
 	merged *audit.Merged
 	ship   *sink.Ship
+	export trail.Exporter
 }
 
 func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, backend storage.Backend, log *slog.Logger) (*auditLog, error) {
@@ -80,6 +81,7 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, backe
 		remote = auditRemote{pg}
 	}
 	a.merged = audit.NewMerged(a.node, a.log.Index(), remote, log)
+	a.export = auditExport{dir: a.dir, node: a.node, pg: pg}
 	extras.afterPrune = a.log.Index().DropMissing
 	if err := a.writePublicKeys(ctx); err != nil {
 		a.log.Close()

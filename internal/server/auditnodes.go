@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/arca-kms/arca/internal/audit"
@@ -91,4 +95,84 @@ func remoteRecords(recs []postgres.AuditRecord) []audit.RemoteRecord {
 		out[i] = audit.RemoteRecord(r)
 	}
 	return out
+}
+
+// auditExport is trail.Exporter: this node's chain from its files (the
+// record of truth), the other nodes' from PostgreSQL (pg nil: this node
+// alone).
+type auditExport struct {
+	dir, node string
+	pg        *postgres.Backend
+}
+
+func (x auditExport) Nodes(ctx context.Context) (string, []string, error) {
+	all := []string{x.node}
+	if x.pg != nil {
+		nodes, err := x.pg.AuditNodes(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		all = append(all, nodes...)
+	}
+	slices.Sort(all)
+	return x.node, slices.Compact(all), nil
+}
+
+// errEnough stops audit.ReadFrom once a page is full.
+var errEnough = errors.New("enough")
+
+func (x auditExport) Records(ctx context.Context, node string, after uint64, limit int) ([]audit.RemoteRecord, error) {
+	if node != x.node {
+		return auditRemote{x.pg}.RecordsAfter(ctx, node, after, limit)
+	}
+	var out []audit.RemoteRecord
+	err := audit.ReadFrom(x.dir, after+1, func(seq uint64, line []byte) error {
+		out = append(out, audit.RemoteRecord{Seq: seq, Line: bytes.Clone(line)})
+		if len(out) == limit {
+			return errEnough
+		}
+		return ctx.Err()
+	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
+	return out, err
+}
+
+func (x auditExport) Checkpoints(ctx context.Context, node string, after, limit int) ([][]byte, int, error) {
+	if node != x.node {
+		return x.pg.AuditCheckpoints(ctx, node, after, limit)
+	}
+	data, err := os.ReadFile(filepath.Join(x.dir, "checkpoints.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var out [][]byte
+	first := 0
+	for i, l := range bytes.SplitAfter(data, []byte{'\n'}) {
+		if i < after || len(l) == 0 || len(out) == limit {
+			continue
+		}
+		if first == 0 {
+			first = i + 1
+		}
+		// A last line without its newline is kept as it is: verify
+		// reports it cut short only if it does not parse.
+		out = append(out, bytes.TrimSuffix(l, []byte{'\n'}))
+	}
+	return out, first, nil
+}
+
+func (x auditExport) Anchor(ctx context.Context, node string) ([]byte, error) {
+	if node != x.node {
+		return x.pg.AuditAnchor(ctx, node)
+	}
+	b, err := os.ReadFile(filepath.Join(x.dir, "anchor.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
 }

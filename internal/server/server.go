@@ -374,7 +374,7 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
 		Also: sweeps}
 	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: stsSvc, Operator: cfg.AccountID,
-		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
+		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Export: aud.export, Now: clk.Now, Logger: log})
 	// Every signed request notes its access key's last use (posture.go).
 	// With mutual TLS, client certificates narrow who may sign (mtls.go).
 	apiVerifier := bindClientCerts(cfg, usedVerifier{v: verifier, ids: ids, now: clk.Now}, creds)

@@ -51,6 +51,8 @@ type Config struct {
 	PublicKeys func(ctx context.Context) ([]byte, error)
 	// Rotate makes a new signing key current.
 	Rotate func(ctx context.Context) error
+	// Export reads every node's chain for ArcaExportAuditLog (export.go).
+	Export Exporter
 	Now    func() time.Time
 	Logger *slog.Logger
 }
