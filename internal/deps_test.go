@@ -22,7 +22,7 @@ var allowed = map[string]struct {
 	"internal/svcerr":    {nil, "typed errors, used by every layer"},
 	"internal/config":    {nil, "config is plain data handed to the server"},
 	"internal/kmscrypto": {nil, "crypto is pure: keys in, bytes out"},
-	"internal/policy":    {[]string{"internal/arn"}, "policy evaluation is pure: documents and request facts in, decisions out"},
+	"internal/policy":    {[]string{"internal/arn", "internal/auth"}, "policy evaluation is pure: documents and request facts (the caller among them) in, decisions out"},
 	"internal/memguard":  {nil, "process hardening knows only the operating system"},
 	"internal/oidc":      {nil, "token verification knows only the standard library and go-jose; STS maps its errors"},
 	"internal/storage":   {nil, "the storage contract sees only sealed bytes"},

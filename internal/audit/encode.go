@@ -103,6 +103,10 @@ func appendEventBody(dst []byte, e *Event) ([]byte, error) {
 	}
 	dst = append(dst, `,"eventCategory":`...)
 	dst = appendString(dst, e.EventCategory)
+	if e.NodeID != "" {
+		dst = append(dst, `,"arcaNodeId":`...)
+		dst = appendString(dst, e.NodeID)
+	}
 	dst = append(dst, ',')
 	return dst, nil
 }

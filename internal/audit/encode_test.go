@@ -38,7 +38,7 @@ func TestAppendEventMatchesJSON(t *testing.T) {
 		AdditionalEventData: json.RawMessage(`{"keyMaterialId":"abc"}`),
 		RequestID:           "r", EventID: "e", ReadOnly: true,
 		Resources: []Resource{{ARN: "arn:a", AccountID: "1", Type: "AWS::KMS::Key"}, {ARN: "arn:b"}},
-		EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: "1", EventCategory: "Management",
+		EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: "1", EventCategory: "Management", NodeID: "node-a",
 		Sequence: 18446744073709551615, PreviousHash: ZeroHash, Hash: "ab",
 	}
 	cases := map[string]func(e *Event){
@@ -66,6 +66,8 @@ func TestAppendEventMatchesJSON(t *testing.T) {
 		"additional empty":        func(e *Event) { e.AdditionalEventData = json.RawMessage{} },
 		"additional invalid":      func(e *Event) { e.AdditionalEventData = json.RawMessage(`nul`) },
 		"chain fields not a hash": func(e *Event) { e.PreviousHash, e.Hash = `"<x>"`, "\xff" },
+		"no node id":              func(e *Event) { e.NodeID = "" },
+		"node id escaped":         func(e *Event) { e.NodeID = "<\u2028\xff>" },
 		"false and zero": func(e *Event) {
 			e.ReadOnly, e.ManagementEvent, e.Sequence = false, false, 0
 		},
@@ -94,7 +96,7 @@ func FuzzAppendEvent(f *testing.F) {
 		e := Event{
 			EventVersion: s1, EventTime: s2, EventSource: s3, EventName: s4, AWSRegion: s1, SourceIPAddress: s2,
 			UserAgent: s3, ErrorCode: s4, ErrorMessage: s1, RequestID: s2, EventID: s3, EventType: s4,
-			RecipientAccountID: s1, EventCategory: s2, Sequence: seq, PreviousHash: s3, Hash: s4,
+			RecipientAccountID: s1, EventCategory: s2, NodeID: s3, Sequence: seq, PreviousHash: s3, Hash: s4,
 			ReadOnly: flags&1 != 0, ManagementEvent: flags&2 != 0,
 			UserIdentity: UserIdentity{Type: s1, PrincipalID: s2, ARN: s3, AccountID: s4, AccessKeyID: s1, UserName: s2},
 		}

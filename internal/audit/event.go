@@ -43,6 +43,10 @@ type Event struct {
 	ManagementEvent     bool            `json:"managementEvent"`
 	RecipientAccountID  string          `json:"recipientAccountId,omitempty"`
 	EventCategory       string          `json:"eventCategory"`
+	// NodeID names the Arca node whose chain holds the event (Options.NodeID):
+	// with several nodes each keeps its own chain. It is Arca's extension,
+	// after CloudTrail's members; logs written before it omit it.
+	NodeID string `json:"arcaNodeId,omitempty"`
 
 	// Sequence numbers events from 1 without gaps across segments;
 	// PreviousHash is the Hash of event Sequence-1 (64 zeros for the first);

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -104,10 +105,16 @@ func (ix *Index) add(ev *Event, seg int, off int64, n int) {
 	if ev.EventType != "AwsApiCall" {
 		return
 	}
-	t, _ := time.Parse(time.RFC3339, ev.EventTime)
+	s := summarize(ev, off, n)
+	ix.addSummary(seg, &s)
+}
+
+// addSummary indexes one API event of segment seg. The caller holds mu
+// for writing.
+func (ix *Index) addSummary(seg int, s *summary) {
 	ord := uint32(len(ix.ents))
-	ix.ents = append(ix.ents, entry{time: t.Unix(), off: off, seg: uint32(seg), n: uint32(n)})
-	acct := ev.Account()
+	ix.ents = append(ix.ents, entry{time: s.time, off: s.off, seg: uint32(seg), n: uint32(s.n)})
+	acct := s.account
 	put := func(attr, v string) {
 		if v == "" {
 			return
@@ -127,17 +134,17 @@ func (ix *Index) add(ev *Event, seg int, off int64, n int) {
 		*l = append(*l, ord)
 	}
 	put("", "*")
-	put(AttrEventName, ev.EventName)
-	put(AttrReadOnly, strconv.FormatBool(ev.ReadOnly))
-	put(AttrUsername, ev.Username())
-	put(AttrEventSource, ev.EventSource)
-	put(AttrAccessKeyID, ev.UserIdentity.AccessKeyID)
-	for _, r := range ev.Resources {
+	put(AttrEventName, s.name)
+	put(AttrReadOnly, strconv.FormatBool(s.readOnly))
+	put(AttrUsername, s.username)
+	put(AttrEventSource, s.source)
+	put(AttrAccessKeyID, s.accessKeyID)
+	for _, r := range s.resources {
 		put(AttrResourceType, r.Type)
 		put(AttrResourceName, r.ARN)
 	}
-	if id, ok := parseUUID(ev.EventID); ok {
-		ix.ids[id] = ord
+	if s.hasID {
+		ix.ids[s.id] = ord
 	}
 }
 
@@ -181,6 +188,9 @@ type Query struct {
 	// Before continues a previous page: only events older than this
 	// position (a Page's Next) are returned. 0 starts at the newest.
 	Before uint64
+	// Cursor, if not nil, continues a previous page instead of Before: a
+	// Page's Cursor, opaque (ErrBadCursor if it is not one).
+	Cursor []byte
 }
 
 // Page is a lookup's result: raw event lines, newest first, and the
@@ -188,7 +198,12 @@ type Query struct {
 type Page struct {
 	Events [][]byte
 	Next   uint64
+	// Cursor is Next as Query.Cursor takes it (nil when there is no more).
+	Cursor []byte
 }
+
+// ErrBadCursor is returned for a Query.Cursor no lookup made.
+var ErrBadCursor = errors.New("audit: bad lookup cursor")
 
 // ErrUnknownAttribute is returned for a lookup attribute that is not indexed.
 var ErrUnknownAttribute = errors.New("audit: unknown lookup attribute")
@@ -203,6 +218,51 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	if q.Max <= 0 {
 		q.Max = 50
 	}
+	if q.Cursor != nil {
+		if len(q.Cursor) != 8 {
+			return Page{}, ErrBadCursor
+		}
+		q.Before = binary.BigEndian.Uint64(q.Cursor)
+	}
+	want, ords, err := ix.scan(q, q.Before, q.Max+1)
+	if err != nil {
+		return Page{}, err
+	}
+	var page Page
+	if len(want) > q.Max {
+		page.Next = uint64(ords[q.Max]) + 1
+		page.Cursor = binary.BigEndian.AppendUint64(nil, page.Next)
+		want = want[:q.Max]
+	}
+	for _, e := range want {
+		b, err := ix.read(e)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrClosed) {
+			continue // pruned by retention (and dropped by DropMissing)
+		}
+		if err != nil {
+			return Page{}, err
+		}
+		if !accountMatches(q, b) {
+			continue
+		}
+		page.Events = append(page.Events, b)
+	}
+	return page, nil
+}
+
+// accountMatches checks an event found by ID against the query's account:
+// event IDs are indexed for every account at once.
+func accountMatches(q Query, b []byte) bool {
+	if q.Account == "" || q.Attr != AttrEventID {
+		return true
+	}
+	var ev Event
+	return json.Unmarshal(b, &ev) == nil && ev.Account() == q.Account
+}
+
+// scan returns up to limit of the newest entries that match q among those
+// before position before (0: all), newest first, with their positions.
+func (ix *Index) scan(q Query, before uint64, limit int) ([]entry, []uint32, error) {
 	ix.mu.RLock()
 	var list []uint32
 	switch q.Attr {
@@ -217,7 +277,7 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	default:
 		if !slices.Contains(indexedAttrs, q.Attr) {
 			ix.mu.RUnlock()
-			return Page{}, ErrUnknownAttribute
+			return nil, nil, ErrUnknownAttribute
 		}
 		list = ix.postings(q.Account, q.Attr, q.Value)
 	}
@@ -225,8 +285,8 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 	ix.mu.RUnlock()
 
 	hi := len(list) // candidates are list[:hi]
-	if q.Before > 0 {
-		hi, _ = slices.BinarySearch(list, uint32(q.Before))
+	if before > 0 {
+		hi, _ = slices.BinarySearch(list, uint32(before))
 	}
 	if !q.End.IsZero() {
 		end := q.End.Unix() + timeSlack
@@ -237,9 +297,9 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 			return 1
 		})
 	}
-	var page Page
 	var want []entry
-	for i := hi - 1; i >= 0; i-- {
+	var ords []uint32
+	for i := hi - 1; i >= 0 && len(want) < limit; i-- {
 		e := ents[list[i]]
 		if !q.Start.IsZero() && e.time < q.Start.Unix() {
 			if e.time < q.Start.Unix()-timeSlack {
@@ -250,30 +310,10 @@ func (ix *Index) Lookup(q Query) (Page, error) {
 		if !q.End.IsZero() && e.time > q.End.Unix() {
 			continue
 		}
-		if len(want) == q.Max {
-			page.Next = uint64(list[i]) + 1
-			break
-		}
 		want = append(want, e)
+		ords = append(ords, list[i])
 	}
-	for _, e := range want {
-		b, err := ix.read(e)
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrClosed) {
-			continue // pruned by retention (and dropped by DropMissing)
-		}
-		if err != nil {
-			return Page{}, err
-		}
-		if q.Account != "" && q.Attr == AttrEventID {
-			// Event IDs are indexed for every account at once.
-			var ev Event
-			if json.Unmarshal(b, &ev) != nil || ev.Account() != q.Account {
-				continue
-			}
-		}
-		page.Events = append(page.Events, b)
-	}
-	return page, nil
+	return want, ords, nil
 }
 
 func (ix *Index) postings(account, attr, value string) []uint32 {
@@ -350,29 +390,23 @@ func (ix *Index) close() {
 	}
 }
 
-// build indexes every segment of the log.
-func (ix *Index) build() error {
+// build indexes every segment of the log: closed segments from their
+// sidecars where they match (see sidecar.go), the rest by decoding. With
+// write set (the log's own index) it saves the sidecars it lacked.
+func (ix *Index) build(write bool) error {
 	segs, err := segments(ix.dir)
 	if err != nil {
 		return err
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for _, n := range segs {
-		var off int64
-		err := eachLine(filepath.Join(ix.dir, segmentName(n)), func(_ int, line []byte, terminated bool) {
-			start := off
-			off += int64(len(line))
-			if terminated {
-				off++
-			}
-			var e Event
-			if json.Unmarshal(line, &e) == nil {
-				ix.add(&e, n, start, len(line))
-			}
-		})
+	for i, n := range segs {
+		sums, err := loadSegment(ix.dir, n, i < len(segs)-1, write)
 		if err != nil {
 			return err
+		}
+		for j := range sums {
+			ix.addSummary(n, &sums[j])
 		}
 	}
 	return nil
@@ -382,7 +416,7 @@ func (ix *Index) build() error {
 // audit search). Close it when done.
 func OpenIndex(dir string) (*Index, error) {
 	ix := newIndex(dir)
-	if err := ix.build(); err != nil {
+	if err := ix.build(false); err != nil {
 		return nil, fmt.Errorf("audit: index: %w", err)
 	}
 	return ix, nil

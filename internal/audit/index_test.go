@@ -111,12 +111,18 @@ func TestIndexLookup(t *testing.T) {
 
 // writeSynthetic writes n chained events (1,000 keys, 50 users, 3
 // accounts, one per 10 ms) straight to segment files, as the log would.
-func writeSynthetic(b *testing.B, dir string, n int) {
-	f, err := os.Create(filepath.Join(dir, segmentName(1)))
+func writeSynthetic(b *testing.B, dir string, n int) { writeSyntheticSegments(b, dir, n, 0) }
+
+// writeSyntheticSegments writes n events, starting a new segment past
+// segBytes (0: one segment).
+func writeSyntheticSegments(b *testing.B, dir string, n int, segBytes int64) {
+	seg := 1
+	f, err := os.Create(filepath.Join(dir, segmentName(seg)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
+	var size int64
 	prev := ZeroHash
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < n; i++ {
@@ -136,6 +142,18 @@ func writeSynthetic(b *testing.B, dir string, n int) {
 		w.Write(line)
 		w.WriteByte('\n')
 		prev = e.Hash
+		if size += int64(len(line)) + 1; segBytes > 0 && size >= segBytes {
+			if err := w.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			seg++
+			if f, err = os.Create(filepath.Join(dir, segmentName(seg))); err != nil {
+				b.Fatal(err)
+			}
+			w.Reset(f)
+			size = 0
+		}
 	}
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
@@ -181,6 +199,39 @@ func BenchmarkLookupMillion(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkIndexOpenMillion: building the lookup index of one million
+// events in 64 MiB segments, first by decoding them (which also saves the
+// sidecars), then from the sidecars, as the log does at every start.
+func BenchmarkIndexOpenMillion(b *testing.B) {
+	dir := b.TempDir()
+	writeSyntheticSegments(b, dir, 1_000_000, 64<<20)
+	segs, _ := segments(dir)
+	for _, pass := range []string{"decode", "sidecars"} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		ix := newIndex(dir)
+		if err := ix.build(true); err != nil {
+			b.Fatal(err)
+		}
+		built := time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		var idxBytes int64
+		for _, n := range segs {
+			if st, err := os.Stat(filepath.Join(dir, sidecarName(n))); err == nil {
+				idxBytes += st.Size()
+			}
+		}
+		b.Logf("%s: %d events in %d segments indexed in %v, %.0f MiB of heap, %.1f MiB of sidecars", pass, ix.Len(), len(segs), built,
+			float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), float64(idxBytes)/(1<<20))
+		ix.close()
+	}
+	for b.Loop() {
 	}
 }
 

@@ -54,6 +54,9 @@ type Options struct {
 	// not keep or modify lines: the sinks (internal/audit/sink) copy them
 	// into bounded queues and read the segments when they fall behind.
 	Durable func(lines []byte, last uint64)
+	// NodeID is recorded in every event as arcaNodeId (see NodeID in
+	// node.go); empty records none.
+	NodeID string
 }
 
 // Log is an append-only, hash-chained audit log in a directory. Append is
@@ -158,11 +161,12 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.index = newIndex(dir)
-	if err := l.index.build(); err != nil {
+	if err := l.index.build(true); err != nil {
 		return nil, fmt.Errorf("audit: index: %w", err)
 	}
 	l.dseq, l.dhash = l.seq, l.prevHash
 	if torn != nil {
+		torn.NodeID = opts.NodeID
 		job, err := l.writeBatch([]*appendReq{{ev: torn, err: make(chan error, 1)}})
 		if err == nil {
 			err = l.syncJobs([]*syncJob{job})
@@ -321,6 +325,7 @@ func (l *Log) Append(ctx context.Context, ev *Event) error {
 	if ev.EventTime == "" {
 		ev.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
 	}
+	ev.NodeID = l.opts.NodeID
 	ev.Sequence, ev.PreviousHash, ev.Hash = 0, "", ""
 	bp := bodyPool.Get().(*[]byte)
 	body, err := appendEventBody((*bp)[:0], ev)
@@ -485,6 +490,7 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 		}
 		if j.closeAfter != nil {
 			j.closeAfter.Close()
+			l.saveSidecar(j.seg)
 		}
 	}
 	return err

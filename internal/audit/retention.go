@@ -139,6 +139,9 @@ func Prune(dir string, key ed25519.PrivateKey, before time.Time, o PruneOptions)
 		if err := os.Remove(filepath.Join(dir, segmentName(n))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return a, fmt.Errorf("audit: prune: %w", err)
 		}
+		if err := removeSidecar(dir, n); err != nil {
+			return a, fmt.Errorf("audit: prune: %w", err)
+		}
 	}
 	if err := syncDir(dir); err != nil {
 		return a, fmt.Errorf("audit: prune: %w", err)

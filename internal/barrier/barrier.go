@@ -119,10 +119,20 @@ type Wrapper interface {
 	Unwrap(ctx context.Context, ciphertext []byte) ([]byte, error)
 }
 
+// sealedError is ErrSealed's type.
+type sealedError struct{}
+
+func (sealedError) Error() string { return "barrier: sealed" }
+
+// Sealed reports that the barrier is sealed (see svcerr.InternalError).
+func (sealedError) Sealed() bool { return true }
+
 var (
 	// ErrSealed is returned by every data call while the keyring is not
-	// loaded (before Initialize or Unseal, and after Seal).
-	ErrSealed = errors.New("barrier: sealed")
+	// loaded (before Initialize or Unseal, and after Seal). Its Sealed
+	// method lets the service layer answer a request that was in flight
+	// when the server was sealed with a retryable 503, not a 500.
+	ErrSealed error = sealedError{}
 	// ErrNotInitialized is returned by Unseal when storage holds no keyring.
 	ErrNotInitialized = errors.New("barrier: not initialized")
 	// ErrAlreadyInitialized is returned by Initialize when storage already

@@ -877,3 +877,10 @@ func BenchmarkGetParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestErrSealedIsRetryable(t *testing.T) {
+	var s interface{ Sealed() bool }
+	if !errors.As(fmt.Errorf("get key: %w", barrier.ErrSealed), &s) || !s.Sealed() {
+		t.Fatal("ErrSealed has no Sealed() true: a request in flight at seal would answer 500")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -67,11 +68,12 @@ func parseTime(flag, v string) (time.Time, error) {
 }
 
 func auditVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
-	var from, to, keyFile string
+	var from, to, keyFile, node, region string
 	var asJSON bool
+	o := &operatorOpts{}
 	cmd := &cobra.Command{
 		Use:   "verify [DIR]",
-		Short: "Verify the audit log's hash chain and signed checkpoints offline",
+		Short: "Verify the audit log's hash chain and signed checkpoints, offline or through a server",
 		Long: `Verify every record's hash, the chain's links and order, and every
 checkpoint's Ed25519 signature. Each problem is reported with its kind
 (modified, deleted, reordered, torn, truncated, bad-checkpoint), file, line
@@ -79,9 +81,19 @@ and sequence number; notices (torn-recovered: a torn write found and cut
 off at a restart; unanchored: records after the last checkpoint) do not
 fail verification. The exit status is 1 if anything fails.
 
+Offline (the default) it reads the log directory DIR. With --address it
+asks a running server instead: the server exports every node's chain
+(ArcaExportAuditLog: its own from its files, the other nodes' from
+PostgreSQL) and each is verified here and reported per node (--node: only
+that one). Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+and AWS_SESSION_TOKEN (the operator account's root, or an identity of it
+allowed cloudtrail:ArcaExportAuditLog); TLS as for arca operator
+(--ca-cert, --tls-fingerprint).
+
 --public-key names a PEM file of trusted keys (arca audit public-key
-output). Without it DIR/public-keys.pem is used, which proves integrity
-only as far as that file can be trusted: keep a copy elsewhere.`,
+output). Without it DIR/public-keys.pem is used offline, and the server's
+keys online, which proves integrity only as far as they can be trusted:
+keep a copy elsewhere.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := auditDir(args)
@@ -93,17 +105,29 @@ only as far as that file can be trusted: keep a copy elsewhere.`,
 			if err != nil {
 				return err
 			}
-			if keyFile == "" {
+			online := cmd.Flags().Changed("address") || cmd.Flags().Changed("endpoint")
+			if online && len(args) > 0 {
+				return usageError{errors.New("verify: give DIR (offline) or --address (online), not both")}
+			}
+			if node != "" && !online {
+				return usageError{errors.New("verify: --node needs --address")}
+			}
+			if keyFile == "" && !online {
 				keyFile = filepath.Join(dir, server.PublicKeysFile)
 				fmt.Fprintf(stderr, "arca: no --public-key given; trusting %s\n", keyFile)
 			}
-			pemData, err := os.ReadFile(keyFile)
-			if err != nil {
-				return fmt.Errorf("public keys: %w", err)
+			var keys []ed25519.PublicKey
+			if keyFile != "" {
+				pemData, err := os.ReadFile(keyFile)
+				if err != nil {
+					return fmt.Errorf("public keys: %w", err)
+				}
+				if keys, err = auditkey.ParsePEM(pemData); err != nil {
+					return fmt.Errorf("%s: %w", keyFile, err)
+				}
 			}
-			keys, err := auditkey.ParsePEM(pemData)
-			if err != nil {
-				return fmt.Errorf("%s: %w", keyFile, err)
+			if online {
+				return verifyOnlineCmd(cmd.Context(), o, region, keys, node, f, t, asJSON, stdout, stderr)
 			}
 			if _, err := os.Stat(dir); err != nil {
 				return err
@@ -117,29 +141,10 @@ only as far as that file can be trusted: keep a copy elsewhere.`,
 				enc.SetIndent("", "  ")
 				enc.Encode(rep)
 			} else {
-				for _, p := range rep.Problems {
-					where := p.Segment
-					if p.Line > 0 {
-						where += fmt.Sprintf(" line %d", p.Line)
-					}
-					if p.Sequence > 0 {
-						where += fmt.Sprintf(" (record %d)", p.Sequence)
-					}
-					sev := "ERROR"
-					if !p.Fatal() {
-						sev = "notice"
-					}
-					fmt.Fprintf(stdout, "%s %s: %s: %s\n", sev, p.Kind, strings.TrimSpace(where), p.Detail)
-				}
+				printProblems(stdout, "", rep, false)
 			}
 			if !rep.OK() {
-				n := 0
-				for _, p := range rep.Problems {
-					if p.Fatal() {
-						n++
-					}
-				}
-				return fmt.Errorf("audit log %s FAILED verification: %d problem(s) in %d records, %d checkpoints", dir, n, rep.Events, rep.Checkpoints)
+				return fmt.Errorf("audit log %s FAILED verification: %d problem(s) in %d records, %d checkpoints", dir, fatalCount(rep), rep.Events, rep.Checkpoints)
 			}
 			if !asJSON {
 				fmt.Fprintf(stdout, "OK: %d records (last sequence %d), %d checkpoints verified\n", rep.Events, rep.LastSeq, rep.Checkpoints)
@@ -152,7 +157,60 @@ only as far as that file can be trusted: keep a copy elsewhere.`,
 	fl.StringVar(&to, "to", "", "verify records up to this time (RFC 3339)")
 	fl.StringVar(&keyFile, "public-key", "", "PEM file of trusted checkpoint public keys")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	addr := envOr("ARCA_ADDR", "https://127.0.0.1:4599")
+	fl.StringVar(&o.address, "address", addr, "verify through this running server (env ARCA_ADDR) instead of DIR")
+	fl.StringVar(&o.address, "endpoint", addr, "the same as --address")
+	fl.StringVar(&node, "node", "", "with --address: verify only this node's chain")
+	fl.StringVar(&region, "region", envOr("AWS_REGION", "us-east-1"), "signing region (online)")
+	fl.StringVar(&o.caCert, "ca-cert", os.Getenv("ARCA_CACERT"), "PEM file of the CA (or self-signed certificate) to trust (env ARCA_CACERT)")
+	fl.StringVar(&o.fingerprint, "tls-fingerprint", os.Getenv("ARCA_TLS_FINGERPRINT"), "pin the server certificate by its SHA-256 (hex) (env ARCA_TLS_FINGERPRINT)")
 	return cmd
+}
+
+// verifyOnlineCmd is `arca audit verify --address`: one report per node.
+func verifyOnlineCmd(ctx context.Context, o *operatorOpts, region string, keys []ed25519.PublicKey, node string, from, to time.Time, asJSON bool, stdout, stderr io.Writer) error {
+	creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+		return usageError{errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")}
+	}
+	hc, err := o.httpClient()
+	if err != nil {
+		return err
+	}
+	hc.Timeout = 5 * time.Minute
+	if keys == nil {
+		fmt.Fprintf(stderr, "arca: no --public-key given; trusting the server's public keys\n")
+	}
+	rv := &remoteVerify{address: o.address, region: region, creds: creds, hc: hc}
+	reps, err := rv.verifyOnline(ctx, keys, node, from, to)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]any{"nodes": reps})
+	}
+	for _, nr := range reps {
+		rep := nr.Report
+		if !asJSON {
+			printProblems(stdout, "node "+nr.Node+": ", rep, true)
+		}
+		if !rep.OK() {
+			failed++
+			if !asJSON {
+				fmt.Fprintf(stdout, "node %s: FAILED: %d problem(s) in %d records, %d checkpoints\n", nr.Node, fatalCount(rep), rep.Events, rep.Checkpoints)
+			}
+		} else if !asJSON {
+			fmt.Fprintf(stdout, "node %s: OK: %d records (last sequence %d), %d checkpoints verified\n", nr.Node, rep.Events, rep.LastSeq, rep.Checkpoints)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("audit chains FAILED verification on %d of %d node(s)", failed, len(reps))
+	}
+	return nil
 }
 
 func auditPublicKeyCmd(stdout io.Writer) *cobra.Command {

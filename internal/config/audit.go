@@ -79,9 +79,12 @@ type AuditSink struct {
 	CAFile     string `yaml:"ca_file"`
 	ServerName string `yaml:"server_name"`
 
-	// URL and extra Headers of the webhook.
-	URL     string            `yaml:"url"`
-	Headers map[string]string `yaml:"headers"`
+	// URL and extra Headers of the webhook. HeaderEnv names, per header,
+	// the environment variable holding its value, for credentials (an
+	// Authorization token) that should not sit in the YAML file.
+	URL       string            `yaml:"url"`
+	Headers   map[string]string `yaml:"headers"`
+	HeaderEnv map[string]string `yaml:"header_env"`
 
 	// Timeout bounds one syslog write or webhook request (default 10s).
 	Timeout time.Duration `yaml:"timeout"`
@@ -109,6 +112,9 @@ func (c Config) validateAudit() []error {
 	}
 	if c.PostureAccessKeyMaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("posture_access_key_max_age %v: want more than 0", c.PostureAccessKeyMaxAge))
+	}
+	if c.NodeID != "" && !sinkNameRE.MatchString(c.NodeID) {
+		errs = append(errs, fmt.Errorf("node_id %q: want 1-64 of A-Z a-z 0-9 _ . -", c.NodeID))
 	}
 	names := map[string]bool{}
 	for i, s := range c.AuditSinks {

@@ -95,6 +95,9 @@ type Config struct {
 	Audit bool `yaml:"audit"`
 	// AuditDir is the audit log's directory; empty means DATA_DIR/audit.
 	AuditDir string `yaml:"audit_dir"`
+	// NodeID names this node's audit chain (arcaNodeId in every event); empty:
+	// the ID stored in the audit dir, or a random one made at first start.
+	NodeID string `yaml:"node_id"`
 	// AuditCheckpointInterval is how often a signed checkpoint is written
 	// while events arrive (and always at shutdown).
 	AuditCheckpointInterval time.Duration `yaml:"audit_checkpoint_interval"`
@@ -240,6 +243,9 @@ var fields = []field{
 	{"audit-dir", "ARCA_AUDIT_DIR", "audit log directory (default DATA_DIR/audit)",
 		func(c *Config, v string) error { c.AuditDir = v; return nil },
 		func(c Config) string { return c.AuditDir }},
+	{"node-id", "ARCA_NODE_ID", "this node's audit chain ID (default: stored in the audit dir, random at first start)",
+		func(c *Config, v string) error { c.NodeID = v; return nil },
+		func(c Config) string { return c.NodeID }},
 	{"audit-checkpoint-interval", "ARCA_AUDIT_CHECKPOINT_INTERVAL", "how often the audit log signs a checkpoint",
 		func(c *Config, v string) (err error) { c.AuditCheckpointInterval, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.AuditCheckpointInterval.String() }},

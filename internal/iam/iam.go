@@ -78,7 +78,16 @@ type Store struct {
 	userIDs   cache[string]           // ACCOUNT/lower-case user name → the user's unique ID
 	// maxUsers and maxRoles are the per-account quotas; tests lower them.
 	maxUsers, maxRoles int
+	// gate is asked before every cached lookup (SetGate).
+	gate storage.Gate
 }
+
+// SetGate installs fn, asked before every lookup the caches answer
+// (credentials, principals, identity policies, roles, user IDs); when it
+// returns an error the lookup fails with it, so a node that has lost sight
+// of other nodes' changes (storage.Fresh) stops honouring an access key or
+// policy that may have been deleted elsewhere.
+func (s *Store) SetGate(fn func() error) { s.gate.Set(fn) }
 
 // credential is what one access key proves, as cached.
 type credential struct {
@@ -107,6 +116,7 @@ func (s *Store) ForgetAll() {
 	s.creds.invalidateAll()
 	s.pols.invalidateAll()
 	s.roles.invalidateAll()
+	s.userIDs.invalidateAll()
 }
 
 // Partition is the ARN partition the store writes ARNs in.
@@ -275,6 +285,9 @@ func NewID(prefix string) (string, error) {
 
 // credential returns what access key id proves, from the cache or storage.
 func (s *Store) credential(ctx context.Context, id string) (*credential, error) {
+	if err := s.gate.Check(); err != nil {
+		return nil, err
+	}
 	c, ok, seen := s.creds.get(id)
 	if ok {
 		return c, nil
@@ -354,6 +367,9 @@ func (s *Store) Principal(ctx context.Context, id, sessionToken string) (auth.Pr
 // modified. A cache hit reads no storage, parses nothing and allocates
 // nothing; any change to the principal's policies invalidates it.
 func (s *Store) Policies(ctx context.Context, p *auth.Principal) (identity []*policy.Policy, session *policy.Policy, err error) {
+	if err := s.gate.Check(); err != nil {
+		return nil, nil, err
+	}
 	switch p.Type {
 	case auth.Root:
 		return nil, nil, nil

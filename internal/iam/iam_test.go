@@ -3,15 +3,18 @@ package iam
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/policy"
+	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/storage/memory"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
@@ -680,5 +683,50 @@ func TestUserID(t *testing.T) {
 	u2 := mkUser(t, s, a, "alice", "/")
 	if id, _ := s.UserID(ctx, a, "alice"); id != u2.ID || id == u.ID {
 		t.Errorf("UserID after re-creation = %q", id)
+	}
+}
+
+// TestGate: a cache hit is refused while the gate refuses (a node past its
+// staleness bound must not honour an access key deleted elsewhere) and
+// served again once it admits.
+func TestGate(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	u := mkUser(t, s, "111122223333", "app", "/")
+	ak, err := s.CreateAccessKey(ctx, "111122223333", u.Name, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Principal(ctx, ak.ID, "") // cached from here on
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Errorf("behind: %w", storage.ErrStale)
+	var refuse atomic.Bool
+	s.SetGate(func() error {
+		if refuse.Load() {
+			return stale
+		}
+		return nil
+	})
+	refuse.Store(true)
+	if _, err := s.LookupSecret(ctx, ak.ID); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("LookupSecret past the gate = %v; want ErrUnavailable", err)
+	}
+	if _, err := s.Principal(ctx, ak.ID, ""); svcerr.CodeOf(err) != svcerr.DependencyTimeout {
+		t.Errorf("Principal past the gate = %v; want DependencyTimeoutException", err)
+	}
+	if _, _, err := s.Policies(ctx, &p); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Policies past the gate = %v; want ErrUnavailable", err)
+	}
+	if _, err := s.UserID(ctx, "111122223333", "app"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("UserID past the gate = %v; want ErrUnavailable", err)
+	}
+	if _, err := s.ParsedRole(ctx, "111122223333", "r"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("ParsedRole past the gate = %v; want ErrUnavailable", err)
+	}
+	refuse.Store(false)
+	if _, err := s.LookupSecret(ctx, ak.ID); err != nil {
+		t.Errorf("LookupSecret once the gate admits: %v", err)
 	}
 }

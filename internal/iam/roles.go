@@ -55,6 +55,9 @@ func roleKey(account, name string) string { return account + "/" + key(name) }
 // the role (CreateRole, DeleteRole, UpdateRole) invalidates them, so a hit
 // reads no storage, parses nothing and allocates nothing.
 func (s *Store) ParsedRole(ctx context.Context, account, name string) (*ParsedRole, error) {
+	if err := s.gate.Check(); err != nil {
+		return nil, err
+	}
 	k := roleKey(account, name)
 	v, ok, seen := s.roles.get(k)
 	if ok {

@@ -84,6 +84,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // credentials, so that a deleted (or deleted and re-created) user's
 // sessions end; found IDs are cached until CreateUser or DeleteUser.
 func (s *Store) UserID(ctx context.Context, account, name string) (string, error) {
+	if err := s.gate.Check(); err != nil {
+		return "", err
+	}
 	k := roleKey(account, name)
 	id, ok, seen := s.userIDs.get(k)
 	if ok {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -143,12 +142,12 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action, resourc
 		return s.internal(err)
 	}
 	var pc policy.Context
-	s.fillContext(&pc, c)
+	pc.SetCaller(c, policy.TimeKeysAt(s.now()))
 	if req != nil {
 		req(&pc)
 	}
 	r := policy.Request{Action: action, Resource: resource, Context: &pc,
-		Principal: policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}}
+		Principal: policy.PrincipalOf(c)}
 	d := policy.Decision{Policy: policy.IdentityPolicy, Statement: -1}
 	allowed := false
 	for _, p := range identity {
@@ -176,25 +175,6 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action, resourc
 		return svcerr.New(svcerr.AccessDenied, "%s", d.Message(c.ARN, action, resource))
 	}
 	return nil
-}
-
-// fillContext sets the global condition keys AWS puts in every request.
-func (s *Service) fillContext(pc *policy.Context, c *auth.Caller) {
-	pc.SetPrincipal(policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN})
-	pc.Set("aws:userid", c.UserID)
-	if c.UserName != "" {
-		pc.Set("aws:username", c.UserName)
-	}
-	if c.SourceIP != "" {
-		pc.Set("aws:SourceIp", c.SourceIP)
-	}
-	now := s.now().UTC()
-	pc.Set("aws:CurrentTime", now.Format(time.RFC3339))
-	pc.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
-	pc.SetBool("aws:SecureTransport", c.SecureTransport)
-	for k, v := range c.Tags {
-		pc.Set("aws:PrincipalTag/"+k, v)
-	}
 }
 
 // resourceTags returns a context filler setting aws:ResourceTag/KEY for

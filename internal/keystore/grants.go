@@ -147,6 +147,9 @@ func retirePath(g *Grant) string {
 // install a snapshot older than a concurrent write's (or resurrect the grants
 // of a key deleted meanwhile); misses happen once per key and process.
 func (s *Store) Grants(ctx context.Context, account, region, keyID string) (*GrantSet, error) {
+	if err := s.gated(); err != nil {
+		return nil, err
+	}
 	if set, ok := s.cachedGrants(account, region, keyID); ok {
 		return set, nil
 	}

@@ -15,6 +15,9 @@ import (
 // write mutex, so it cannot install a list older than a concurrent write.
 // The returned slice is shared and must not be modified.
 func (s *Store) KeyAliases(ctx context.Context, account, region, keyID string) ([]string, error) {
+	if err := s.gated(); err != nil {
+		return nil, err
+	}
 	k := grantKey{account, region, keyID}
 	if v, ok := s.cachedKeyAliases(k); ok {
 		return v, nil

@@ -174,10 +174,10 @@ type Store struct {
 	// takes neither.
 	invMu sync.RWMutex
 	gen   atomic.Uint64
-	// gate, when set, is asked before serving a key from the cache: a node
-	// that has lost sight of the other nodes' changes for too long refuses
+	// gate is asked before serving keys, aliases or grants: a node that
+	// has lost sight of the other nodes' changes for too long refuses
 	// rather than serve what may be stale (SetGate).
-	gate atomic.Pointer[func() error]
+	gate storage.Gate
 
 	// keyAliases caches each key's alias names (see KeyAliases); written
 	// only under writeMu.
@@ -185,17 +185,12 @@ type Store struct {
 	keyAliases map[grantKey][]string
 }
 
-// SetGate installs fn, called on every key and alias lookup; when it
-// returns an error the lookup fails with it. The server passes a staleness
-// check when several nodes share storage.
-func (s *Store) SetGate(fn func() error) { s.gate.Store(&fn) }
+// SetGate installs fn, called on every key, alias, grant and key-alias
+// lookup; when it returns an error the lookup fails with it. The server
+// passes storage.Fresh when several nodes share storage.
+func (s *Store) SetGate(fn func() error) { s.gate.Set(fn) }
 
-func (s *Store) gated() error {
-	if g := s.gate.Load(); g != nil {
-		return (*g)()
-	}
-	return nil
-}
+func (s *Store) gated() error { return s.gate.Check() }
 
 // cacheIf runs install under invMu's read lock when no invalidation
 // happened since gen was noted, and reports whether it did.

@@ -3,9 +3,7 @@ package kms
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"sync"
-	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/keystore"
@@ -96,7 +94,7 @@ func (s *Service) decide(ctx context.Context, c *auth.Caller, action string, k *
 	if k != nil {
 		resource = s.keyARN(k)
 	}
-	req := policy.Request{Action: action, Resource: resource, Principal: policyPrincipal(c), Context: pc}
+	req := policy.Request{Action: action, Resource: resource, Principal: policy.PrincipalOf(c), Context: pc}
 	var d policy.Decision
 	if k == nil {
 		d = policy.DecideIdentity(policy.Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session})
@@ -145,32 +143,12 @@ func (s *Service) decide(ctx context.Context, c *auth.Caller, action string, k *
 	return svcerr.New(svcerr.AccessDenied, "%s", d.Message(c.ARN, action, resource))
 }
 
-// policyPrincipal is the caller as policies match it.
-func policyPrincipal(c *auth.Caller) policy.Principal {
-	return policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
-}
-
 // fillContext sets the condition keys AWS KMS documents for the request.
 func (s *Service) fillContext(pc *policy.Context, c *auth.Caller, k *keystore.Key, f *facts) {
-	p := policyPrincipal(c)
-	pc.SetPrincipal(p)
-	pc.Add("aws:userid", c.UserID)
-	if c.UserName != "" {
-		pc.Add("aws:username", c.UserName)
-	}
-	if c.SourceIP != "" {
-		pc.Add("aws:SourceIp", c.SourceIP)
-	}
-	tk := s.timeKeys()
-	pc.Add("aws:CurrentTime", tk.current)
-	pc.Add("aws:EpochTime", tk.epoch)
-	pc.SetBool("aws:SecureTransport", c.SecureTransport)
+	pc.SetCaller(c, s.clock.Keys())
 	pc.Add("kms:CallerAccount", c.Account)
 	if c.ViaService != "" {
 		pc.Add("kms:ViaService", c.ViaService)
-	}
-	for tk, tv := range c.Tags {
-		pc.Set("aws:PrincipalTag/"+tk, tv)
 	}
 	if k != nil {
 		pc.Add("kms:KeySpec", string(k.Spec))
@@ -212,24 +190,6 @@ func (s *Service) fillContext(pc *policy.Context, c *auth.Caller, k *keystore.Ke
 	if f.more != nil {
 		f.more(pc)
 	}
-}
-
-// clockKeys are aws:CurrentTime and aws:EpochTime for one second, formatted
-// once per second rather than once per request.
-type clockKeys struct {
-	sec            int64
-	current, epoch string
-}
-
-func (s *Service) timeKeys() *clockKeys {
-	now := s.now().UTC()
-	sec := now.Unix()
-	if c := s.clockKeys.Load(); c != nil && c.sec == sec {
-		return c
-	}
-	c := &clockKeys{sec: sec, current: now.Format(time.RFC3339), epoch: strconv.FormatInt(sec, 10)}
-	s.clockKeys.Store(c)
-	return c
 }
 
 // maxPolicyCache bounds the parsed key-policy cache. Most keys share a few

@@ -149,11 +149,12 @@ type Scheduler struct {
 	epoch atomic.Uint64 // the last epoch held, for logging changes
 }
 
-// Sweep is another service's periodic clean-up: Run returns how many
-// records it removed.
+// Sweep is another service's periodic clean-up. Run returns what it did,
+// as log attributes (e.g. removed=3, or rotated=1 failed=1); none when it
+// did nothing, and then nothing is logged.
 type Sweep struct {
 	Name string
-	Run  func(context.Context) (int, error)
+	Run  func(context.Context) ([]slog.Attr, error)
 }
 
 // Run sweeps until ctx ends: once at start (catching up after downtime),
@@ -222,12 +223,12 @@ func (sc *Scheduler) once(ctx context.Context) {
 		sc.Logger.Info("scheduler sweep", "rotated", rep.Rotated, "deleted", rep.Deleted, "expired", rep.Expired)
 	}
 	for _, sw := range sc.Also {
-		n, err := sw.Run(ctx)
+		did, err := sw.Run(ctx)
 		if err != nil && ctx.Err() == nil {
 			sc.Logger.Error("scheduler sweep failed", "sweep", sw.Name, "err", err)
 		}
-		if n > 0 {
-			sc.Logger.Info("scheduler sweep", "sweep", sw.Name, "removed", n)
+		if len(did) > 0 {
+			sc.Logger.LogAttrs(ctx, slog.LevelInfo, "scheduler sweep", append([]slog.Attr{slog.String("sweep", sw.Name)}, did...)...)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/arca-kms/arca/internal/arn"
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/keystore"
+	"github.com/arca-kms/arca/internal/policy"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -52,8 +53,8 @@ type Service struct {
 	// policies caches parsed key policies by document text (see keyPolicy).
 	policies    sync.Map
 	policyCount atomic.Int64
-	// clockKeys caches the time condition keys of the current second.
-	clockKeys atomic.Pointer[clockKeys]
+	// clock formats the time condition keys once per second.
+	clock *policy.Clock
 	// grantQuota overrides the grants-per-key quota when positive (tests).
 	grantQuota int
 }
@@ -70,6 +71,8 @@ func New(ks *keystore.Store, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	// Through s.now, not cfg.Now: tests move the service's clock.
+	s.clock = policy.NewClock(func() time.Time { return s.now() })
 	return s
 }
 

@@ -105,19 +105,8 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller) error {
 		}
 	}
 	var pc policy.Context
-	p := policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
-	pc.SetPrincipal(p)
-	pc.Add("aws:userid", c.UserID)
-	if c.UserName != "" {
-		pc.Add("aws:username", c.UserName)
-	}
-	pc.SetBool("aws:SecureTransport", c.SecureTransport)
-	for k, v := range c.Tags {
-		pc.Set("aws:PrincipalTag/"+k, v)
-	}
-	if c.SourceIP != "" {
-		pc.Add("aws:SourceIp", c.SourceIP)
-	}
+	p := policy.PrincipalOf(c)
+	pc.SetCaller(c, policy.TimeKeysAt(s.cfg.Now()))
 	req := policy.Request{Action: ActListFindings, Resource: "*", Principal: p, Context: &pc}
 	d := policy.DecideIdentity(policy.Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session})
 	if d.Allowed {

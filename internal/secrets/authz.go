@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 	"sync"
 
 	"github.com/arca-kms/arca/internal/auth"
@@ -29,22 +28,8 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string, 
 	}
 	pc := contexts.Get().(*policy.Context)
 	defer func() { pc.Reset(); contexts.Put(pc) }()
-	p := policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
-	pc.SetPrincipal(p)
-	pc.Add("aws:userid", c.UserID)
-	if c.UserName != "" {
-		pc.Add("aws:username", c.UserName)
-	}
-	if c.SourceIP != "" {
-		pc.Add("aws:SourceIp", c.SourceIP)
-	}
-	tk := s.timeKeys()
-	pc.Add("aws:CurrentTime", tk.current)
-	pc.Add("aws:EpochTime", tk.epoch)
-	pc.SetBool("aws:SecureTransport", c.SecureTransport)
-	for k, v := range c.Tags {
-		pc.Set("aws:PrincipalTag/"+k, v)
-	}
+	p := policy.PrincipalOf(c)
+	pc.SetCaller(c, s.clock.Keys())
 	if r != nil {
 		for _, t := range r.Tags {
 			pc.Set("aws:ResourceTag/"+t.Key, t.Value)
@@ -75,24 +60,6 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string, 
 		return nil
 	}
 	return svcerr.New(svcerr.AccessDenied, "%s", d.Message(c.ARN, action, resource))
-}
-
-// clockKeys are aws:CurrentTime and aws:EpochTime for one second, formatted
-// once per second rather than once per request.
-type clockKeys struct {
-	sec            int64
-	current, epoch string
-}
-
-func (s *Service) timeKeys() *clockKeys {
-	now := s.now().UTC()
-	sec := now.Unix()
-	if c := s.clock.Load(); c != nil && c.sec == sec {
-		return c
-	}
-	c := &clockKeys{sec: sec, current: now.Format("2006-01-02T15:04:05Z"), epoch: strconv.FormatInt(sec, 10)}
-	s.clock.Store(c)
-	return c
 }
 
 // maxPolicyCache bounds the parsed resource-policy cache; under churn it
@@ -138,7 +105,9 @@ func kmsErr(err error, enc bool) error {
 		return svcerr.Wrap(svcerr.AccessDenied, err, "Access to KMS is not allowed")
 	case svcerr.Validation, svcerr.InvalidParameter:
 		return err
-	case svcerr.Internal, svcerr.InternalServiceError:
+	case svcerr.Internal, svcerr.InternalServiceError, svcerr.DependencyTimeout:
+		// KMS could not reach storage, or this node is past its staleness
+		// bound: retryable, not a fault of the secret's key.
 		return internalErr(err)
 	}
 	if enc {

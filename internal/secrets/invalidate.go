@@ -25,3 +25,10 @@ func (s *Service) ForgetAll() {
 	s.st.secrets.Clear()
 	s.st.values.Clear()
 }
+
+// SetGate installs fn, asked before every read of a secret or a version
+// that the cache may answer; when it returns an error the read fails with
+// it. The server passes storage.Fresh when several nodes share storage, so
+// that a node cut off from the others' changes stops serving values that
+// may have been replaced or deleted elsewhere.
+func (s *Service) SetGate(fn func() error) { s.st.gate.Set(fn) }

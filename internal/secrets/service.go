@@ -22,7 +22,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/arca-kms/arca/internal/auth"
@@ -85,9 +84,9 @@ type Service struct {
 	rotators   map[string]rotator.Rotator
 	retryBase  time.Duration
 	retryMax   time.Duration
-	policies   sync.Map // document text → *policy.Policy
-	clock      atomic.Pointer[clockKeys]
-	rotating   sync.Map // secret path → struct{}: a rotation running here
+	policies   sync.Map      // document text → *policy.Policy
+	clock      *policy.Clock // the time condition keys, formatted once per second
+	rotating   sync.Map      // secret path → struct{}: a rotation running here
 	background sync.WaitGroup
 	// bgCtx is the context of rotations started by RotateSecret; Close
 	// cancels it.
@@ -113,6 +112,8 @@ func New(b Backend, keys Keys, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	// Through s.now, not cfg.Now: tests move the service's clock.
+	s.clock = policy.NewClock(func() time.Time { return s.now() })
 	if s.retryBase <= 0 {
 		s.retryBase = time.Minute
 	}

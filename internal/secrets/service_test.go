@@ -15,6 +15,7 @@ import (
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/secrets/rotator"
+	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/storage/memory"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
@@ -351,5 +352,34 @@ func TestSecretIDForms(t *testing.T) {
 	other := strings.Replace(b.ARN, "us-east-1", "eu-west-1", 1)
 	if _, err := f.s.GetSecretValue(f.ctx, f.c, &GetSecretValueInput{SecretID: other}); svcerr.CodeOf(err) != svcerr.ResourceNotFound {
 		t.Errorf("ARN of another region: %v", err)
+	}
+}
+
+// TestGate: cached secrets and values are refused, with the retryable
+// InternalServiceError, while the gate refuses (a node past its staleness
+// bound), and served again once it admits.
+func TestGate(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.s.CreateSecret(f.ctx, f.c, &CreateSecretInput{Name: "g", SecretString: ptr("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	f.value(t, "g", "") // cached from here on
+	refuse := true
+	f.s.SetGate(func() error {
+		if refuse {
+			return storage.ErrStale
+		}
+		return nil
+	})
+	_, err := f.s.GetSecretValue(f.ctx, f.c, &GetSecretValueInput{SecretID: "g"})
+	if svcerr.CodeOf(err) != svcerr.InternalServiceError {
+		t.Errorf("GetSecretValue past the gate = %v; want InternalServiceError", err)
+	}
+	if _, err := f.s.DescribeSecret(f.ctx, f.c, &SecretIDInput{SecretID: "g"}); svcerr.CodeOf(err) != svcerr.InternalServiceError {
+		t.Errorf("DescribeSecret past the gate = %v; want InternalServiceError", err)
+	}
+	refuse = false
+	if v := f.value(t, "g", ""); v != "v1" {
+		t.Errorf("GetSecretValue once the gate admits = %q", v)
 	}
 }

@@ -183,6 +183,8 @@ type store struct {
 	mu        sync.RWMutex
 	secrets   sync.Map // path → *record
 	values    sync.Map // path → *value
+	// gate is asked before every cached read (Service.SetGate).
+	gate storage.Gate
 }
 
 var errNotFound = errors.New("secrets: not found")
@@ -201,6 +203,9 @@ func (st *store) value(ctx context.Context, r *record, versionID string) (*value
 // fill, if any) under the read lock, so that it cannot install a copy older
 // than a concurrent write, and caches it.
 func cached[T any](ctx context.Context, st *store, cache *sync.Map, p string, fill func(*T)) (*T, error) {
+	if err := st.gate.Check(); err != nil {
+		return nil, err
+	}
 	if v, ok := cache.Load(p); ok {
 		return v.(*T), nil
 	}

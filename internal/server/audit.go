@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/arca-kms/arca/internal/audit"
+	"github.com/arca-kms/arca/internal/audit/sink"
 	"github.com/arca-kms/arca/internal/auditkey"
 	"github.com/arca-kms/arca/internal/config"
+	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/trail"
 	"github.com/arca-kms/arca/internal/transport/auditrec"
 )
@@ -26,14 +28,20 @@ const PublicKeysFile = "public-keys.pem"
 // is switched off.
 type auditLog struct {
 	dir     string
+	node    string
 	log     *audit.Log
 	keys    *auditkey.Store
 	auditor *auditrec.Auditor
 	// extras are the sinks and retention (auditsinks.go).
 	extras *auditExtras
+	// merged is every node's events for LookupEvents; ship copies this
+	// node's log to shared storage (nil without it). See auditnodes.go.
+	merged *audit.Merged
+	ship   *sink.Ship
+	export trail.Exporter
 }
 
-func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *slog.Logger) (*auditLog, error) {
+func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, backend storage.Backend, log *slog.Logger) (*auditLog, error) {
 	if !cfg.Audit {
 		log.Warn("AUDIT LOG SWITCHED OFF: requests are not recorded (audit: false)")
 		return &auditLog{}, nil
@@ -43,24 +51,44 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, log *
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
-	extras, err := newAuditExtras(cfg, a.dir, log)
+	if a.node, err = audit.NodeID(a.dir, cfg.NodeID); err != nil {
+		return nil, err
+	}
+	// With shared storage, this node's log is shipped to it and the other
+	// nodes' records are read from it (auditnodes.go).
+	var extra []sink.Named
+	pg := auditShared(backend)
+	if pg != nil {
+		named, ship, err := shipSink(ctx, pg, a.dir, a.node, log)
+		if err != nil {
+			return nil, fmt.Errorf("audit: shipping to postgres: %w", err)
+		}
+		extra, a.ship = append(extra, named), ship
+	}
+	extras, err := newAuditExtras(cfg, a.dir, log, extra...)
 	if err != nil {
 		return nil, fmt.Errorf("audit sinks: %w", err)
 	}
 	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log,
-		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes})
+		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes, NodeID: a.node})
 	if err != nil {
 		extras.close()
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	a.extras = extras
+	var remote audit.Remote
+	if pg != nil {
+		remote = auditRemote{pg}
+	}
+	a.merged = audit.NewMerged(a.node, a.log.Index(), remote, log)
+	a.export = auditExport{dir: a.dir, node: a.node, pg: pg}
 	extras.afterPrune = a.log.Index().DropMissing
 	if err := a.writePublicKeys(ctx); err != nil {
 		a.log.Close()
 		return nil, err
 	}
 	a.auditor = auditrec.New(a.log, cfg.AccountID)
-	log.Info("audit log open", "dir", a.dir, "events", a.log.Index().Len())
+	log.Info("audit log open", "dir", a.dir, "node", a.node, "events", a.log.Index().Len())
 	return a, nil
 }
 
@@ -69,13 +97,19 @@ func (a *auditLog) start(ctx context.Context, now func() time.Time) {
 	if a.extras != nil {
 		a.extras.start(ctx, a.keys.Current, now)
 	}
+	if a.ship != nil {
+		go a.ship.Run(ctx)
+	}
+	if a.merged != nil {
+		go a.merged.Run(ctx, auditPollInterval)
+	}
 }
 
 func (a *auditLog) index() trail.Index {
 	if a.log == nil {
 		return nil
 	}
-	return a.log.Index()
+	return a.merged
 }
 
 func (a *auditLog) publicKeys(ctx context.Context) ([]byte, error) {

@@ -44,9 +44,9 @@ type auditExtras struct {
 // sinkStateDir is where the sinks keep their cursors, inside the audit dir.
 const sinkStateDir = "sinks"
 
-func newAuditExtras(cfg config.Config, dir string, log *slog.Logger) (*auditExtras, error) {
+func newAuditExtras(cfg config.Config, dir string, log *slog.Logger, extra ...sink.Named) (*auditExtras, error) {
 	x := &auditExtras{dir: dir, retention: time.Duration(cfg.AuditRetention), log: log}
-	if len(cfg.AuditSinks) == 0 {
+	if len(cfg.AuditSinks) == 0 && len(extra) == 0 {
 		return x, nil
 	}
 	specs := make([]sink.Spec, len(cfg.AuditSinks))
@@ -57,6 +57,8 @@ func newAuditExtras(cfg config.Config, dir string, log *slog.Logger) (*auditExtr
 	if err != nil {
 		return nil, err
 	}
+	// The server's own sinks (the PostgreSQL ship, auditnodes.go).
+	sinks = append(sinks, extra...)
 	x.mgr, err = sink.New(sink.Options{LogDir: dir, StateDir: filepath.Join(dir, sinkStateDir), Logger: log}, sinks...)
 	if err != nil {
 		for _, s := range sinks {
@@ -88,17 +90,18 @@ func (x *auditExtras) start(ctx context.Context, key func(context.Context) (ed25
 }
 
 // sweep prunes segments older than the retention period once; it reports
-// 1 when it pruned. Before start, or without retention, it does nothing.
-func (x *auditExtras) sweep(ctx context.Context) (int, error) {
+// the anchor's sequence when it pruned. Before start, or without
+// retention, it does nothing.
+func (x *auditExtras) sweep(ctx context.Context) ([]slog.Attr, error) {
 	x.mu.Lock()
 	key, now := x.key, x.now
 	x.mu.Unlock()
 	if x.retention <= 0 || key == nil {
-		return 0, nil
+		return nil, nil
 	}
 	k, err := key(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	o := audit.PruneOptions{Now: now, Logger: x.log}
 	if x.mgr != nil {
@@ -106,12 +109,12 @@ func (x *auditExtras) sweep(ctx context.Context) (int, error) {
 	}
 	a, err := audit.Prune(x.dir, k, now().Add(-x.retention), o)
 	if a == nil {
-		return 0, err
+		return nil, err
 	}
 	if x.afterPrune != nil {
 		x.afterPrune()
 	}
-	return 1, err
+	return []slog.Attr{slog.Uint64("prunedThroughSequence", a.Sequence)}, err
 }
 
 func (x *auditExtras) close() {

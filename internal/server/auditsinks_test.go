@@ -55,13 +55,13 @@ func TestAuditExtras(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := x.sweep(context.Background()); n != 0 || err != nil {
-		t.Fatalf("sweep before start = %d, %v", n, err)
+	if n, err := x.sweep(context.Background()); len(n) != 0 || err != nil {
+		t.Fatalf("sweep before start = %v, %v", n, err)
 	}
 	x.start(context.Background(), func(context.Context) (ed25519.PrivateKey, error) { return key, nil }, time.Now)
 	// Retention waits for the sink to have delivered the old records.
-	if n, err := x.sweep(context.Background()); n != 0 || err != nil || x.mgr.HoldFrom() == 0 {
-		t.Logf("sweep before delivery = %d, %v (the sink may already be done)", n, err)
+	if n, err := x.sweep(context.Background()); len(n) != 0 || err != nil || x.mgr.HoldFrom() == 0 {
+		t.Logf("sweep before delivery = %v, %v (the sink may already be done)", n, err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -74,8 +74,8 @@ func TestAuditExtras(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n, err := x.sweep(context.Background()); n != 1 || err != nil {
-		t.Fatalf("sweep = %d, %v", n, err)
+	if n, err := x.sweep(context.Background()); len(n) != 1 || err != nil {
+		t.Fatalf("sweep = %v, %v", n, err)
 	}
 	l.Close()
 	x.close()

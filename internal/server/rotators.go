@@ -7,6 +7,7 @@ import (
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/secrets/rotator"
+	"github.com/arca-kms/arca/internal/sts"
 )
 
 // newRotators builds the configured rotators, reading each webhook's HMAC
@@ -31,9 +32,28 @@ func newRotators(cfgs []config.Rotator, getenv func(string) string, log *slog.Lo
 }
 
 // secretsSweep adapts the secrets sweep to the scheduler's.
-func secretsSweep(s *secrets.Service) func(context.Context) (int, error) {
-	return func(ctx context.Context) (int, error) {
+func secretsSweep(s *secrets.Service) func(context.Context) ([]slog.Attr, error) {
+	return func(ctx context.Context) ([]slog.Attr, error) {
 		rep, err := s.Sweep(ctx)
-		return rep.Deleted + rep.Rotated + rep.Failed, err
+		return nonZero(slog.Int("deleted", rep.Deleted), slog.Int("rotated", rep.Rotated), slog.Int("failed", rep.Failed)), err
 	}
+}
+
+// stsSweep adapts the STS session sweep to the scheduler's.
+func stsSweep(s *sts.Service) func(context.Context) ([]slog.Attr, error) {
+	return func(ctx context.Context) ([]slog.Attr, error) {
+		n, err := s.Sweep(ctx)
+		return nonZero(slog.Int("removed", n)), err
+	}
+}
+
+// nonZero keeps the integer attributes that are not zero.
+func nonZero(attrs ...slog.Attr) []slog.Attr {
+	out := attrs[:0]
+	for _, a := range attrs {
+		if a.Value.Int64() != 0 {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/arca-kms/arca/internal/secrets"
 	"github.com/arca-kms/arca/internal/secrets/rotator"
 	"github.com/arca-kms/arca/internal/sigv4"
+	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/sts"
 	"github.com/arca-kms/arca/internal/trail"
 	"github.com/arca-kms/arca/internal/transport/awsjson"
@@ -111,7 +112,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	inv := &invalidator{}
-	deps := buildDeps{cfg: cfg, log: log, b: b, clk: clk, holder: holder, web: web, rotators: rotators, inv: inv}
+	deps := buildDeps{cfg: cfg, log: log, b: b, clk: clk, holder: holder, web: web, rotators: rotators, inv: inv, backend: backend}
 	c := &core{b: b, raw: backend, log: log, audit: opts.AuditOperator, backend: backend, maxStale: cfg.MaxStaleness}
 	stopWatch := watchStorage(ctx, backend, cfg, log, c, inv)
 	defer stopWatch()
@@ -333,6 +334,9 @@ type buildDeps struct {
 	rotators map[string]rotator.Rotator
 	// inv routes other nodes' changes to the live caches (storage.go).
 	inv *invalidator
+	// backend is the storage under the barrier (the audit log ships to a
+	// shared one: auditnodes.go).
+	backend storage.Backend
 }
 
 // buildServices constructs everything that lives over an unsealed barrier:
@@ -354,23 +358,23 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 		Logger: log, Identities: stsSvc, Rotators: d.rotators})
 	// The audit log (audit.go): its signing key lives under the barrier,
 	// so it opens with the services and closes when they stop.
-	aud, err := openAudit(ctx, cfg, b, log)
+	aud, err := openAudit(ctx, cfg, b, d.backend, log)
 	if err != nil {
 		secretsSvc.Close()
 		ks.Wipe()
 		return nil, err
 	}
-	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSvc.Sweep}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
+	sweeps := []kms.Sweep{{Name: "sts sessions", Run: stsSweep(stsSvc)}, {Name: "secrets", Run: secretsSweep(secretsSvc)}}
 	if aud.extras != nil {
 		sweeps = append(sweeps, kms.Sweep{Name: "audit retention", Run: aud.extras.sweep})
 	}
 	if d.inv != nil {
-		d.inv.set(ks, ids, secretsSvc)
+		d.inv.set(ks, ids, secretsSvc, stsSvc)
 	}
 	sched := &kms.Scheduler{Service: kmsSvc, Lease: lease.New(b), Holder: d.holder, Interval: cfg.SchedulerInterval, Logger: log,
 		Also: sweeps}
 	trailSvc := trail.New(trail.Config{Index: aud.index(), Identities: stsSvc, Operator: cfg.AccountID,
-		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Now: clk.Now, Logger: log})
+		PublicKeys: aud.publicKeys, Rotate: aud.rotate, Export: aud.export, Now: clk.Now, Logger: log})
 	// Every signed request notes its access key's last use (posture.go).
 	// With mutual TLS, client certificates narrow who may sign (mtls.go).
 	apiVerifier := bindClientCerts(cfg, usedVerifier{v: verifier, ids: ids, now: clk.Now}, creds)
@@ -439,7 +443,7 @@ func buildServices(ctx context.Context, d buildDeps) (*services, error) {
 		},
 		stop: func() {
 			if d.inv != nil {
-				d.inv.set(nil, nil, nil)
+				d.inv.set(nil, nil, nil, nil)
 			}
 			stopBG()
 			stopFlush()

@@ -17,6 +17,7 @@ import (
 	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/storage/bolt"
 	"github.com/arca-kms/arca/internal/storage/postgres"
+	"github.com/arca-kms/arca/internal/sts"
 )
 
 // openStorage opens the configured backend. node names this process in a
@@ -44,19 +45,25 @@ type invalidator struct {
 	ks  *keystore.Store
 	ids *iam.Store
 	sec *secrets.Service
-	// gateFn, set before any service is built, is the keystore's
-	// staleness check (nil with an unshared backend).
+	// gateFn, set before any service is built, is the one staleness check
+	// (storage.Fresh) that every cache asks before it serves (nil with an
+	// unshared backend).
 	gateFn func() error
 }
 
-// set installs the live caches (nil, nil when sealing) and gates the
-// keystore on the backend keeping up.
-func (v *invalidator) set(ks *keystore.Store, ids *iam.Store, sec *secrets.Service) {
+// set installs the live caches (all nil when sealing) and gates every
+// cache that serves from memory (keys, aliases and grants; credentials,
+// principals and identity policies; secrets and their values; STS
+// sessions) on the backend keeping up.
+func (v *invalidator) set(ks *keystore.Store, ids *iam.Store, sec *secrets.Service, st *sts.Service) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.ks, v.ids, v.sec = ks, ids, sec
 	if ks != nil && v.gateFn != nil {
 		ks.SetGate(v.gateFn)
+		ids.SetGate(v.gateFn)
+		sec.SetGate(v.gateFn)
+		st.SetGate(v.gateFn)
 	}
 }
 
@@ -77,17 +84,6 @@ func (v *invalidator) apply(c storage.Change) {
 		v.ks.InvalidatePath(k)
 		v.ids.InvalidatePath(k)
 		v.sec.InvalidatePath(k)
-	}
-}
-
-// gate is the keystore's staleness check.
-func (v *invalidator) gate(w storage.Watcher, bound time.Duration) func() error {
-	return func() error {
-		if lag := time.Since(w.Synced()); lag > bound {
-			return fmt.Errorf("storage: no sight of other nodes' changes for %v (max_staleness %v): %w",
-				lag.Round(time.Millisecond), bound, storage.ErrUnavailable)
-		}
-		return nil
 	}
 }
 
@@ -136,7 +132,7 @@ func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Confi
 			}
 		}
 	})
-	inv.gateFn = inv.gate(w, cfg.MaxStaleness)
+	inv.gateFn = storage.Fresh(w, cfg.MaxStaleness)
 	return func() { cancel(); <-done }
 }
 
@@ -144,7 +140,7 @@ func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Confi
 // bound: /healthz then answers 503 "stale" so load balancers skip the node.
 func storageStale(backend storage.Backend, bound time.Duration) bool {
 	w, ok := backend.(storage.Watcher)
-	return ok && time.Since(w.Synced()) > bound
+	return ok && storage.Fresh(w, bound)() != nil
 }
 
 // followKeyring reloads the barrier keyring after another node changed it

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -367,7 +366,7 @@ func (s *Service) AssumeRole(ctx context.Context, c *auth.Caller, in *AssumeRole
 		return nil, svcerr.InternalError(err)
 	}
 	var pc policy.Context
-	setCaller(&pc, c, s.now())
+	pc.SetCaller(c, policy.TimeKeysAt(s.now()))
 	pc.Set("sts:RoleSessionName", in.RoleSessionName)
 	if in.ExternalID != "" {
 		pc.Set("sts:ExternalId", in.ExternalID)
@@ -380,7 +379,7 @@ func (s *Service) AssumeRole(ctx context.Context, c *auth.Caller, in *AssumeRole
 		pc.SetMulti("sts:TransitiveTagKeys", in.TransitiveTagKeys)
 	}
 	decide := func(action string) error {
-		req := policy.Request{Action: action, Resource: role.ARN, Principal: policyPrincipal(c), Context: &pc}
+		req := policy.Request{Action: action, Resource: role.ARN, Principal: policy.PrincipalOf(c), Context: &pc}
 		dec := policy.Decide(policy.Inputs{Request: req, KeyPolicy: role.Trust, IdentityPolicies: identity,
 			SessionPolicy: callerSession, KeyAccount: role.Account})
 		if !dec.Allowed {
@@ -500,33 +499,6 @@ func checkTags(tags []Tag) (map[string]string, error) {
 		out[lk] = t.Value
 	}
 	return out, nil
-}
-
-// policyPrincipal is the caller as policies match it.
-func policyPrincipal(c *auth.Caller) policy.Principal {
-	return policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
-}
-
-// setCaller sets the global condition keys of an authenticated request.
-func setCaller(pc *policy.Context, c *auth.Caller, now time.Time) {
-	pc.SetPrincipal(policyPrincipal(c))
-	pc.Set("aws:userid", c.UserID)
-	if c.UserName != "" {
-		pc.Set("aws:username", c.UserName)
-	}
-	if c.SourceIP != "" {
-		pc.Set("aws:SourceIp", c.SourceIP)
-	}
-	if c.SourceIdentity != "" {
-		pc.Set("aws:SourceIdentity", c.SourceIdentity)
-	}
-	now = now.UTC()
-	pc.Set("aws:CurrentTime", now.Format(time.RFC3339))
-	pc.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
-	pc.SetBool("aws:SecureTransport", c.SecureTransport)
-	for k, v := range c.Tags {
-		pc.Set("aws:PrincipalTag/"+k, v)
-	}
 }
 
 func setRequestTags(pc *policy.Context, tags []Tag) {

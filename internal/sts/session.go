@@ -103,6 +103,8 @@ func tokenHash(token string) string {
 type store struct {
 	b     Backend
 	cache sync.Map // access key ID -> *session
+	// gate is asked before every lookup (Service.SetGate).
+	gate storage.Gate
 }
 
 func (st *store) put(ctx context.Context, s *session) error {
@@ -116,6 +118,9 @@ func (st *store) put(ctx context.Context, s *session) error {
 var errNoSession = errors.New("sts: no such session")
 
 func (st *store) get(ctx context.Context, akid string) (*session, error) {
+	if err := st.gate.Check(); err != nil {
+		return nil, err
+	}
 	if v, ok := st.cache.Load(akid); ok {
 		return v.(*session), nil
 	}

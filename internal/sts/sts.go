@@ -88,6 +88,12 @@ func New(b Backend, dir Directory, cfg Config) *Service {
 	return s
 }
 
+// SetGate installs fn, asked before every session lookup; when it returns
+// an error the lookup fails with it. Sessions never change once written,
+// but one swept (expired) or issued elsewhere is known only through
+// storage: the server passes storage.Fresh when several nodes share it.
+func (s *Service) SetGate(fn func() error) { s.sessions.gate.Set(fn) }
+
 // Actions, as IAM spells them.
 const (
 	ActGetCallerIdentity         = "sts:GetCallerIdentity"

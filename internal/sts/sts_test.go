@@ -2,6 +2,7 @@ package sts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/policy"
+	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/storage/memory"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
@@ -293,7 +295,7 @@ func TestSessionPolicyNarrows(t *testing.T) {
 	if err != nil || sess == nil {
 		t.Fatalf("Policies: session policy %v, %v", sess, err)
 	}
-	req := policy.Request{Action: "kms:Encrypt", Resource: "*", Principal: policyPrincipal(c)}
+	req := policy.Request{Action: "kms:Encrypt", Resource: "*", Principal: policy.PrincipalOf(c)}
 	if r := sess.Evaluate(&req); r.Effect == policy.Allow {
 		t.Errorf("the session policy allows kms:Encrypt")
 	}
@@ -412,4 +414,32 @@ func TestSessionRecordsHoldNoToken(t *testing.T) {
 	if strings.Contains(string(entries[0].Value), out.Credentials.SessionToken) {
 		t.Errorf("the session record contains the session token")
 	}
+}
+
+// TestGate: a cached session is refused while the gate refuses, with the
+// retryable DependencyTimeoutException, and served again once it admits.
+func TestGate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.dir.identity["arn:aws:iam::"+acct+":user/alice"] = []*policy.Policy{mustParse(t, policy.KindIdentity,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetSessionToken","Resource":"*"}]}`)}
+	out, err := f.s.GetSessionToken(f.ctx, userCaller(acct, "alice"), &GetSessionTokenInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.callerFor(t, out.Credentials) // cached from here on
+	refuse := true
+	f.s.SetGate(func() error {
+		if refuse {
+			return storage.ErrStale
+		}
+		return nil
+	})
+	if _, err := f.s.LookupSecret(f.ctx, out.Credentials.AccessKeyID); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("LookupSecret past the gate = %v; want ErrUnavailable", err)
+	}
+	_, err = f.s.Principal(f.ctx, out.Credentials.AccessKeyID, out.Credentials.SessionToken)
+	wantCode(t, err, svcerr.DependencyTimeout)
+	refuse = false
+	f.callerFor(t, out.Credentials)
 }

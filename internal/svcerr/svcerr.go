@@ -123,8 +123,16 @@ func Validationf(format string, args ...any) *Error {
 // or a DependencyTimeoutException (HTTP 503) when the cause is that storage
 // could not be reached (an error with an Unavailable() bool method that
 // returns true, such as storage.ErrUnavailable): both are retryable, and
-// the latter tells the client that the dependency, not Arca, failed.
+// the latter tells the client that the dependency, not Arca, failed. A
+// request that was running when an operator sealed the server (a cause with
+// a Sealed() bool method that returns true, barrier.ErrSealed) is also a
+// DependencyTimeoutException, saying so: it is as retryable as the 503 the
+// sealed server gives every later request.
 func InternalError(err error) *Error {
+	var s interface{ Sealed() bool }
+	if errors.As(err, &s) && s.Sealed() {
+		return &Error{Code: DependencyTimeout, Msg: "Arca was sealed while the request ran, and did not perform it. Retry the request on an unsealed node.", Err: err}
+	}
 	var u interface{ Unavailable() bool }
 	if errors.As(err, &u) && u.Unavailable() {
 		return &Error{Code: DependencyTimeout, Msg: "The service could not reach its storage in time. Retry the request.", Err: err}

@@ -76,6 +76,9 @@ type Server struct {
 
 	dir    string // the temporary directory holding data, socket and log
 	shared bool
+	// tlsQuery replaces sslmode=disable in PostgreSQL DSNs once EnableTLS
+	// has run.
+	tlsQuery string
 
 	mu   sync.Mutex
 	proc *exec.Cmd
@@ -97,6 +100,9 @@ func (s *Server) DSNFor(user, password, database string) string {
 			Host:     net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
 			Path:     "/" + database,
 			RawQuery: "sslmode=disable&connect_timeout=5",
+		}
+		if s.tlsQuery != "" {
+			u.RawQuery = s.tlsQuery + "&connect_timeout=5"
 		}
 		return u.String()
 	}

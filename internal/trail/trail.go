@@ -7,9 +7,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,8 @@ type Config struct {
 	PublicKeys func(ctx context.Context) ([]byte, error)
 	// Rotate makes a new signing key current.
 	Rotate func(ctx context.Context) error
+	// Export reads every node's chain for ArcaExportAuditLog (export.go).
+	Export Exporter
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -169,16 +172,19 @@ func (s *Service) LookupEvents(ctx context.Context, c *auth.Caller, in *LookupEv
 	}
 	qh := queryHash(c.Account, in)
 	if in.NextToken != "" {
-		pos, ok := parseToken(in.NextToken, qh)
+		cur, ok := parseToken(in.NextToken, qh)
 		if !ok {
-			return nil, svcerr.New(svcerr.InvalidNextToken, "Invalid NextToken. The token is either malformed or was issued for different request parameters.")
+			return nil, errBadToken()
 		}
-		q.Before = pos
+		q.Cursor = cur
 	}
 	if s.cfg.Index == nil {
 		return &LookupEventsOutput{Events: []Event{}}, nil
 	}
 	page, err := s.cfg.Index.Lookup(q)
+	if errors.Is(err, audit.ErrBadCursor) {
+		return nil, errBadToken()
+	}
 	if err != nil {
 		return nil, svcerr.InternalError(err)
 	}
@@ -197,8 +203,8 @@ func (s *Service) LookupEvents(ctx context.Context, c *auth.Caller, in *LookupEv
 		}
 		out.Events = append(out.Events, ev)
 	}
-	if page.Next != 0 {
-		out.NextToken = makeToken(page.Next, qh)
+	if page.Cursor != nil {
+		out.NextToken = makeToken(page.Cursor, qh)
 	}
 	return out, nil
 }
@@ -223,20 +229,21 @@ func queryHash(account string, in *LookupEventsInput) [8]byte {
 	return out
 }
 
-func makeToken(pos uint64, qh [8]byte) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], pos)
-	copy(b[8:], qh[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+func errBadToken() error {
+	return svcerr.New(svcerr.InvalidNextToken, "Invalid NextToken. The token is either malformed or was issued for different request parameters.")
 }
 
-func parseToken(tok string, qh [8]byte) (uint64, bool) {
+// makeToken is the index's cursor followed by the request's hash.
+func makeToken(cursor []byte, qh [8]byte) string {
+	return base64.RawURLEncoding.EncodeToString(append(slices.Clip(cursor), qh[:]...))
+}
+
+func parseToken(tok string, qh [8]byte) ([]byte, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) != 16 || [8]byte(b[8:]) != qh {
-		return 0, false
+	if err != nil || len(b) <= 8 || len(b) > 4096 || [8]byte(b[len(b)-8:]) != qh {
+		return nil, false
 	}
-	pos := binary.BigEndian.Uint64(b[:8])
-	return pos, pos > 0
+	return b[:len(b)-8], true
 }
 
 // ArcaGetAuditPublicKeysInput is Arca's request for the audit signing keys.
@@ -307,22 +314,8 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string) 
 		}
 	}
 	var pc policy.Context
-	pp := policy.Principal{Type: policy.PrincipalType(c.PolicyType()), Account: c.Account, ARN: c.ARN, SourceARN: c.SourceARN}
-	pc.SetPrincipal(pp)
-	pc.Set("aws:userid", c.UserID)
-	if c.UserName != "" {
-		pc.Set("aws:username", c.UserName)
-	}
-	if c.SourceIP != "" {
-		pc.Set("aws:SourceIp", c.SourceIP)
-	}
-	now := s.cfg.Now().UTC()
-	pc.Set("aws:CurrentTime", now.Format(time.RFC3339))
-	pc.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
-	pc.SetBool("aws:SecureTransport", c.SecureTransport)
-	for k, v := range c.Tags {
-		pc.Set("aws:PrincipalTag/"+k, v)
-	}
+	pp := policy.PrincipalOf(c)
+	pc.SetCaller(c, policy.TimeKeysAt(s.cfg.Now()))
 	req := policy.Request{Action: action, Resource: "*", Principal: pp, Context: &pc}
 	d := policy.DecideIdentity(policy.Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session})
 	if d.Allowed {

@@ -22,7 +22,7 @@ func (f *fakeIndex) Lookup(q audit.Query) (audit.Page, error) {
 		ReadOnly: true, UserIdentity: audit.UserIdentity{Type: "IAMUser", UserName: "alice", AccessKeyID: "AKIAX"},
 		Resources: []audit.Resource{{ARN: "arn:aws:kms:us-east-1:111122223333:key/k", Type: "AWS::KMS::Key"}}}
 	b, _ := json.Marshal(ev)
-	return audit.Page{Events: [][]byte{b}, Next: 7}, nil
+	return audit.Page{Events: [][]byte{b}, Next: 7, Cursor: []byte{0, 0, 0, 0, 0, 0, 0, 7}}, nil
 }
 
 type fakeIDs struct{ doc string }
@@ -58,8 +58,8 @@ func TestLookupEvents(t *testing.T) {
 	}
 	// The token continues the same query only.
 	in.NextToken = out.NextToken
-	if _, err := s.LookupEvents(context.Background(), root, in); err != nil || ix.q.Before != 7 {
-		t.Errorf("continuing: %v, before %d", err, ix.q.Before)
+	if _, err := s.LookupEvents(context.Background(), root, in); err != nil || string(ix.q.Cursor) != "\x00\x00\x00\x00\x00\x00\x00\x07" {
+		t.Errorf("continuing: %v, cursor %x", err, ix.q.Cursor)
 	}
 	in.LookupAttributes[0].AttributeValue = "other"
 	if _, err := s.LookupEvents(context.Background(), root, in); svcerr.CodeOf(err) != svcerr.InvalidNextToken {

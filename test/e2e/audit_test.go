@@ -192,6 +192,11 @@ func TestAuditWorkload(t *testing.T) {
 		if err := json.Unmarshal([]byte(*e.CloudTrailEvent), &ev); err != nil {
 			t.Fatalf("CloudTrailEvent is not JSON: %v", err)
 		}
+		// Every event names the node whose chain holds it (issue 9).
+		nodeID, _ := os.ReadFile(filepath.Join(s.dataDir, "audit", "node-id"))
+		if id, _ := ev["arcaNodeId"].(string); id == "" || id+"\n" != string(nodeID) {
+			t.Errorf("alice's event %s: arcaNodeId %q; want the audit dir's node-id %q", *e.EventName, id, nodeID)
+		}
 		ui := ev["userIdentity"].(map[string]any)
 		if ui["type"] != "IAMUser" || ui["userName"] != "audit-alice" || ui["accessKeyId"] != *ak.AccessKey.AccessKeyId {
 			t.Errorf("alice's event %s: userIdentity %v", *e.EventName, ui)

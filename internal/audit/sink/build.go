@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 )
@@ -31,9 +32,12 @@ type Spec struct {
 	CAFile     string
 	ServerName string
 
-	// webhook
-	URL     string
-	Headers map[string]string
+	// webhook. HeaderEnv maps a header to the environment variable that
+	// holds its value, read by Build (which fails when it is unset or
+	// empty): credentials stay out of the config file.
+	URL       string
+	Headers   map[string]string
+	HeaderEnv map[string]string
 
 	// syslog and webhook
 	Timeout time.Duration
@@ -65,7 +69,10 @@ func Build(specs []Spec) ([]Named, error) {
 				s, err = NewSyslog(SyslogOptions{Network: sp.Network, Address: sp.Address, Facility: sp.Facility, Hostname: sp.Hostname, Timeout: sp.Timeout, TLS: tc})
 			}
 		case "webhook":
-			s, err = NewWebhook(WebhookOptions{URL: sp.URL, Headers: sp.Headers, Timeout: sp.Timeout})
+			var h map[string]string
+			if h, err = webhookHeaders(sp); err == nil {
+				s, err = NewWebhook(WebhookOptions{URL: sp.URL, Headers: h, Timeout: sp.Timeout})
+			}
 		default:
 			err = fmt.Errorf("type %q: want file, syslog or webhook", sp.Type)
 		}
@@ -98,4 +105,28 @@ func tlsConfig(sp Spec) (*tls.Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// webhookHeaders merges a webhook spec's literal headers with those read
+// from the environment. The error names the variable, never its value.
+func webhookHeaders(sp Spec) (map[string]string, error) {
+	if len(sp.HeaderEnv) == 0 {
+		return sp.Headers, nil
+	}
+	h := make(map[string]string, len(sp.Headers)+len(sp.HeaderEnv))
+	for k, v := range sp.Headers {
+		h[http.CanonicalHeaderKey(k)] = v
+	}
+	for k, env := range sp.HeaderEnv {
+		k = http.CanonicalHeaderKey(k)
+		if _, dup := h[k]; dup {
+			return nil, fmt.Errorf("header %s is in both headers and header_env", k)
+		}
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("header_env %s: environment variable %s is not set", k, env)
+		}
+		h[k] = v
+	}
+	return h, nil
 }

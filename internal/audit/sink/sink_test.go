@@ -717,3 +717,33 @@ func TestSyslogTLS(t *testing.T) {
 		t.Error("missing ca_file accepted")
 	}
 }
+
+// TestWebhookHeaderEnv: a header named in header_env takes its value from
+// the environment; an unset variable or a header given twice fails the
+// build, naming the variable and never a value.
+func TestWebhookHeaderEnv(t *testing.T) {
+	t.Setenv("ARCA_TEST_AUDIT_TOKEN", "Bearer from-env")
+	h, srv := newHook("ok")
+	defer srv.Close()
+	built, err := Build([]Spec{{Type: "webhook", URL: srv.URL, Headers: map[string]string{"x-team": "sec"},
+		HeaderEnv: map[string]string{"authorization": "ARCA_TEST_AUDIT_TOKEN"}, Timeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer built[0].Sink.Close()
+	if n, err := built[0].Sink.Deliver(context.Background(), recs(1, 1)); err != nil || n != 1 {
+		t.Fatalf("Deliver = %d, %v", n, err)
+	}
+	if h.received(t) != 1 || h.headers.Get("Authorization") != "Bearer from-env" || h.headers.Get("X-Team") != "sec" {
+		t.Errorf("headers %v", h.headers)
+	}
+	for name, sp := range map[string]Spec{
+		"unset":     {Type: "webhook", URL: srv.URL, HeaderEnv: map[string]string{"Authorization": "ARCA_TEST_NOT_SET"}},
+		"duplicate": {Type: "webhook", URL: srv.URL, Headers: map[string]string{"Authorization": "x"}, HeaderEnv: map[string]string{"authorization": "ARCA_TEST_AUDIT_TOKEN"}},
+	} {
+		_, err := Build([]Spec{sp})
+		if err == nil || strings.Contains(err.Error(), "from-env") {
+			t.Errorf("%s: err %v", name, err)
+		}
+	}
+}

@@ -49,6 +49,14 @@ type Options struct {
 	Retention time.Duration
 	// Logger receives reconnects and errors of the change watcher.
 	Logger *slog.Logger
+	// StatementTimeout bounds how long one statement (or taking a
+	// connection for it) waits for the database (default 10s). Past it the
+	// call fails with storage.ErrUnavailable: a database that stops
+	// answering without closing the connection (a partition that drops
+	// packets, a hung server) fails requests rather than hanging them. It
+	// bounds each statement, not a whole transaction, so a long
+	// transaction of many quick statements is not cut short.
+	StatementTimeout time.Duration
 }
 
 // Backend is the PostgreSQL storage backend. It is safe for concurrent use.
@@ -94,6 +102,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Backend, error) {
 	if o.Retention <= 0 {
 		o.Retention = 15 * time.Minute
 	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,12 +149,32 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// errNoAnswer is the cause of a statement's context when StatementTimeout
+// expired.
+var errNoAnswer = errors.New("postgres: statement timeout")
+
+// timed runs one statement under StatementTimeout. When that timeout, not
+// the caller's context, ended it, the error is storage.ErrUnavailable.
+func (b *Backend) timed(ctx context.Context, f func(context.Context) error) error {
+	sctx, cancel := context.WithTimeoutCause(ctx, b.opts.StatementTimeout, errNoAnswer)
+	defer cancel()
+	err := f(sctx)
+	if err != nil && ctx.Err() == nil && context.Cause(sctx) == errNoAnswer {
+		return fmt.Errorf("postgres: %w: the database did not answer within %v", storage.ErrUnavailable, b.opts.StatementTimeout)
+	}
+	return err
+}
+
 // Get implements storage.Reader.
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := b.check(ctx); err != nil {
 		return nil, err
 	}
-	v, err := get(ctx, b.pool, key)
+	var v []byte
+	err := b.timed(ctx, func(ctx context.Context) (err error) {
+		v, err = get(ctx, b.pool, key)
+		return err
+	})
 	return v, b.wrap(err)
 }
 
@@ -152,7 +183,11 @@ func (b *Backend) List(ctx context.Context, prefix, after string, limit int) ([]
 	if err := b.check(ctx); err != nil {
 		return nil, err
 	}
-	es, err := list(ctx, b.pool, prefix, after, limit)
+	var es []storage.Entry
+	err := b.timed(ctx, func(ctx context.Context) (err error) {
+		es, err = list(ctx, b.pool, prefix, after, limit)
+		return err
+	})
 	return es, b.wrap(err)
 }
 
@@ -213,12 +248,22 @@ func sleepJitter(ctx context.Context, attempt int) error {
 }
 
 func (b *Backend) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) error {
-	ptx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	var ptx pgx.Tx
+	err := b.timed(ctx, func(ctx context.Context) (err error) {
+		ptx, err = b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer ptx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit this is a no-op
-	t := &tx{ctx: ctx, q: ptx, written: map[string]struct{}{}}
+	defer func() {
+		// After Commit this is a no-op; otherwise it must not hang on a
+		// database that stopped answering.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.StatementTimeout)
+		defer cancel()
+		ptx.Rollback(rctx) //nolint:errcheck // the transaction is over either way
+	}()
+	t := &tx{ctx: ctx, b: b, q: ptx, written: map[string]struct{}{}}
 	if err := fn(t); err != nil {
 		if retryable(t.err) {
 			// fn translated a serialization failure into its own error;
@@ -232,11 +277,11 @@ func (b *Backend) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) 
 		return t.err
 	}
 	if len(t.written) > 0 {
-		if err := b.logChange(ctx, ptx, t.written); err != nil {
+		if err := b.timed(ctx, func(ctx context.Context) error { return b.logChange(ctx, ptx, t.written) }); err != nil {
 			return err
 		}
 	}
-	return ptx.Commit(ctx)
+	return b.timed(ctx, ptx.Commit)
 }
 
 // retryable reports whether err is a conflict that re-running the
@@ -253,7 +298,7 @@ func retryable(err error) bool {
 // and passes the others through. Serialization failures that exhausted the
 // retries count as unavailable too: the database is overloaded.
 func (b *Backend) wrap(err error) error {
-	if err == nil || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrClosed) ||
+	if err == nil || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrClosed) || errors.Is(err, storage.ErrUnavailable) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -292,6 +337,7 @@ func (b *Backend) Close() error {
 // tx is the storage.Tx of one attempt.
 type tx struct {
 	ctx     context.Context
+	b       *Backend
 	q       pgx.Tx
 	written map[string]struct{}
 	// err is the first error that aborted the transaction; PostgreSQL
@@ -310,7 +356,11 @@ func (t *tx) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	v, err := get(ctx, t.q, key)
+	var v []byte
+	err := t.b.timed(ctx, func(ctx context.Context) (err error) {
+		v, err = get(ctx, t.q, key)
+		return err
+	})
 	return v, t.note(err)
 }
 
@@ -318,7 +368,11 @@ func (t *tx) List(ctx context.Context, prefix, after string, limit int) ([]stora
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	es, err := list(ctx, t.q, prefix, after, limit)
+	var es []storage.Entry
+	err := t.b.timed(ctx, func(ctx context.Context) (err error) {
+		es, err = list(ctx, t.q, prefix, after, limit)
+		return err
+	})
 	return es, t.note(err)
 }
 
@@ -332,8 +386,11 @@ func (t *tx) Put(ctx context.Context, key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	_, err := t.q.Exec(ctx, `INSERT INTO arca_kv (key, value) VALUES ($1, $2)
+	err := t.b.timed(ctx, func(ctx context.Context) error {
+		_, err := t.q.Exec(ctx, `INSERT INTO arca_kv (key, value) VALUES ($1, $2)
 		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, []byte(key), value)
+		return err
+	})
 	if err == nil {
 		t.written[key] = struct{}{}
 	}
@@ -344,7 +401,11 @@ func (t *tx) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tag, err := t.q.Exec(ctx, "DELETE FROM arca_kv WHERE key = $1", []byte(key))
+	var tag pgconn.CommandTag
+	err := t.b.timed(ctx, func(ctx context.Context) (err error) {
+		tag, err = t.q.Exec(ctx, "DELETE FROM arca_kv WHERE key = $1", []byte(key))
+		return err
+	})
 	if err == nil && tag.RowsAffected() > 0 {
 		t.written[key] = struct{}{}
 	}

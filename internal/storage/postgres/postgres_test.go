@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,3 +357,134 @@ func TestUnavailable(t *testing.T) {
 }
 
 var _ = pgx.ErrNoRows
+
+// TestPartition: through a proxy that is cut (connections reset) or
+// stalled (nothing answers, nothing closes), reads and writes fail with
+// storage.ErrUnavailable, at once resp. within StatementTimeout, never
+// hang, and work again after the heal; the watcher's Synced stops
+// advancing meanwhile.
+func TestPartition(t *testing.T) {
+	t.Parallel()
+	srv := testdb.Postgres(t)
+	px := srv.NewProxy(t)
+	dsn := srv.DSNFor(srv.User, srv.Password, srv.NewDatabase(t))
+	dsn = strings.Replace(dsn, srv.Addr(), px.Addr(), 1)
+	const timeout = time.Second
+	b := open(t, dsn, Options{StatementTimeout: timeout, PollInterval: 50 * time.Millisecond})
+	if err := b.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	heal := func(what string) {
+		t.Helper()
+		px.Heal()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := b.Put(ctx, "k", []byte("healed"))
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Put 10s after healing a %s: %v", what, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if v, err := b.Get(ctx, "k"); err != nil || string(v) != "healed" {
+			t.Fatalf("Get after healing a %s: %q, %v", what, v, err)
+		}
+		for time.Since(b.Synced()) > time.Second {
+			if time.Now().After(deadline) {
+				t.Fatalf("Synced %v old 10s after healing a %s", time.Since(b.Synced()), what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		start func()
+		// within bounds how long a call may take to fail.
+		within time.Duration
+	}{
+		{"cut", px.Cut, 500 * time.Millisecond},
+		{"stall", px.Stall, timeout + time.Second},
+	} {
+		tc.start()
+		began := time.Now()
+		calls := map[string]func() error{
+			"Put":    func() error { return b.Put(ctx, "k", []byte("during")) },
+			"Get":    func() error { _, err := b.Get(ctx, "k"); return err },
+			"List":   func() error { _, err := b.List(ctx, "", "", 0); return err },
+			"Update": func() error { return b.Update(ctx, func(tx storage.Tx) error { return tx.Delete(ctx, "k") }) },
+		}
+		var wg sync.WaitGroup
+		for name, call := range calls {
+			wg.Go(func() {
+				t0 := time.Now()
+				err := call()
+				if took := time.Since(t0); !errors.Is(err, storage.ErrUnavailable) || took > tc.within {
+					t.Errorf("%s: %s = %v after %v; want ErrUnavailable within %v", tc.name, name, err, took, tc.within)
+				}
+			})
+		}
+		wg.Wait()
+		if lag := time.Since(b.Synced()); lag < time.Since(began)-100*time.Millisecond {
+			t.Errorf("%s: Synced advanced during the partition (%v old, partition %v)", tc.name, lag, time.Since(began))
+		}
+		heal(tc.name)
+	}
+}
+
+// TestTLS: with sslmode=verify-full the backend reaches PostgreSQL over
+// TLS (the server refuses plain-text logins), and a certificate from
+// another CA is refused without the password in the error.
+func TestTLS(t *testing.T) {
+	srv := testdb.StartPostgres(t)
+	caFile := srv.EnableTLS(t)
+	dsn := srv.DSNFor(srv.User, srv.Password, srv.NewDatabase(t))
+	if !strings.Contains(dsn, "sslmode=verify-full") || !strings.Contains(dsn, caFile) {
+		t.Fatalf("DSN does not ask for verified TLS: %s", dsn)
+	}
+	b := open(t, dsn, Options{Node: "a"})
+	// The change feed's LISTEN connection is made apart from the pool: it
+	// must use TLS too (the server refuses it otherwise).
+	listener := open(t, dsn, Options{Node: "b", PollInterval: time.Hour})
+	heard := make(chan string, 8)
+	listener.Watch(func(c storage.Change) {
+		for _, k := range c.Keys {
+			heard <- k
+		}
+	})
+	if err := b.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case k := <-heard:
+		if k != "k" {
+			t.Fatalf("listener heard %q", k)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification over the TLS LISTEN connection")
+	}
+	if v, err := b.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	var ssl bool
+	var version string
+	if err := b.pool.QueryRow(ctx, `SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).Scan(&ssl, &version); err != nil {
+		t.Fatal(err)
+	}
+	if !ssl {
+		t.Fatal("the pool's connection is not TLS")
+	}
+	t.Logf("connected with %s", version)
+
+	plain := strings.Replace(dsn, "sslmode=verify-full", "sslmode=disable", 1)
+	if _, err := Open(ctx, plain, Options{}); err == nil {
+		t.Fatal("a plain-text connection was accepted by a server that refuses them: the test proves nothing")
+	}
+	other := testdb.StartPostgres(t).EnableTLS(t)
+	wrongCA := strings.Replace(dsn, caFile, other, 1)
+	_, err := Open(ctx, wrongCA, Options{})
+	if err == nil || strings.Contains(err.Error(), srv.Password) {
+		t.Fatalf("Open with a CA that did not issue the server's certificate = %v", err)
+	}
+}

@@ -90,6 +90,25 @@ type Service struct {
 	// every member.
 	Audit *auditrec.View
 	ops   map[string]Operation
+	// fault, when set, is the service's own retryable server-fault code,
+	// which replaces KMS's DependencyTimeoutException and
+	// KMSInternalException met before the operation runs
+	// (authentication that could not reach storage, or a node past its
+	// staleness bound).
+	fault svcerr.Code
+}
+
+// serverFault gives a server fault met during authentication the
+// service's own code, so that a Secrets Manager client sees a Secrets
+// Manager error (InternalServiceError) rather than KMS's.
+func (s *Service) serverFault(err error) error {
+	if s == nil || s.fault == "" {
+		return err
+	}
+	if e := svcerr.As(err); e != nil && (e.Code == svcerr.DependencyTimeout || e.Code == svcerr.Internal) {
+		return &svcerr.Error{Code: s.fault, Msg: e.Msg, Err: err}
+	}
+	return err
 }
 
 // NewService returns a Service with the given operations.
@@ -244,7 +263,7 @@ func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (an
 	}
 	res, err := s.verifier.Verify(r, body)
 	if err != nil {
-		return nil, err
+		return nil, svc.serverFault(err)
 	}
 	rec.Region(res.Region)
 	if svc != nil && res.Service != svc.SigningName {
@@ -255,7 +274,7 @@ func (s *Server) serve(r *http.Request, reqID string, rec *auditrec.Request) (an
 	}
 	p, err := s.princ.Principal(r.Context(), res.AccessKeyID, res.SessionToken)
 	if err != nil {
-		return nil, err
+		return nil, svc.serverFault(err)
 	}
 	if svc == nil {
 		return nil, svcerr.New(svcerr.UnknownOperation, "")

@@ -13,6 +13,7 @@ import (
 	"github.com/arca-kms/arca/internal/auth"
 	"github.com/arca-kms/arca/internal/kms"
 	"github.com/arca-kms/arca/internal/sigv4"
+	"github.com/arca-kms/arca/internal/storage"
 	"github.com/arca-kms/arca/internal/svcerr"
 )
 
@@ -225,6 +226,37 @@ func TestKMSOperationActions(t *testing.T) {
 		}
 		if op.Action != want || op.Name != name {
 			t.Errorf("operation %s: name %q, action %q, want %q", name, op.Name, op.Action, want)
+		}
+	}
+}
+
+// stalePrincipals fails every lookup the way the identity store does on a
+// node past its staleness bound.
+type stalePrincipals struct{}
+
+func (stalePrincipals) Principal(context.Context, string, string) (auth.Principal, error) {
+	return auth.Principal{}, svcerr.InternalError(storage.ErrStale)
+}
+
+// TestServerFaultCode: a retryable server fault met while authenticating
+// is answered in the service's own terms: KMS's DependencyTimeoutException
+// (503) as it is, Secrets Manager's InternalServiceError (500).
+func TestServerFaultCode(t *testing.T) {
+	t.Parallel()
+	kmsLike := NewService("TestService", "test")
+	sm := SecretsManager(nil)
+	s := New(Config{Services: []*Service{kmsLike, sm}, Verifier: fakeVerifier{}, Principals: stalePrincipals{}, Regions: []string{"us-east-1"}})
+	for _, tc := range []struct {
+		target, scope string
+		status        int
+		typ           string
+	}{
+		{"TestService.Echo", "us-east-1/test", 503, "DependencyTimeoutException"},
+		{"secretsmanager.GetSecretValue", "us-east-1/secretsmanager", 500, "InternalServiceError"},
+	} {
+		r := do(t, s, tc.target, tc.scope, `{}`)
+		if r.status != tc.status || r.body["__type"] != tc.typ {
+			t.Errorf("%s: %d %v; want %d %s", tc.target, r.status, r.body["__type"], tc.status, tc.typ)
 		}
 	}
 }

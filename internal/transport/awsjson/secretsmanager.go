@@ -1,12 +1,15 @@
 package awsjson
 
-import "github.com/arca-kms/arca/internal/secrets"
+import (
+	"github.com/arca-kms/arca/internal/secrets"
+	"github.com/arca-kms/arca/internal/svcerr"
+)
 
 // SecretsManager returns the operation table of the AWS Secrets Manager API
 // (target prefix and signing name "secretsmanager"). docs/COMPATIBILITY.md
 // lists every operation and its status.
 func SecretsManager(s *secrets.Service) *Service {
-	return NewService("secretsmanager", "secretsmanager",
+	svc := NewService("secretsmanager", "secretsmanager",
 		Op("CreateSecret", secrets.ActCreateSecret, s.CreateSecret),
 		Op("GetSecretValue", secrets.ActGetSecretValue, s.GetSecretValue),
 		Op("BatchGetSecretValue", secrets.ActBatchGetSecretValue, s.BatchGetSecretValue),
@@ -30,4 +33,6 @@ func SecretsManager(s *secrets.Service) *Service {
 		Op("ReplicateSecretToRegions", secrets.ActReplicateSecretToRegions, s.ReplicateSecretToRegions),
 		Op("RemoveRegionsFromReplication", secrets.ActRemoveRegionsFromReplication, s.RemoveRegionsFromReplication),
 	)
+	svc.fault = svcerr.InternalServiceError
+	return svc
 }

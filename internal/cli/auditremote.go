@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/arca-kms/arca/internal/audit"
+	"github.com/arca-kms/arca/internal/auditkey"
+)
+
+// Online verification (`arca audit verify --address`): every node's chain
+// is exported by the server asked (ArcaExportAuditLog: its own from its
+// files, the others' from PostgreSQL), written into a temporary directory
+// in the segment layout, and verified there exactly as offline.
+
+// remoteVerify is the state of one online verification.
+type remoteVerify struct {
+	address, region string
+	creds           aws.Credentials
+	hc              *http.Client
+}
+
+// call sends one CloudTrail-API operation (Arca's extensions among them).
+func (r *remoteVerify) call(ctx context.Context, op string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.address, "/")+"/", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."+op)
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, r.creds, req, hex.EncodeToString(sum[:]), "cloudtrail", r.region, time.Now()); err != nil {
+		return err
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Type    string `json:"__type"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(raw, &e) != nil || e.Type == "" {
+			return fmt.Errorf("%s: HTTP %d", op, resp.StatusCode)
+		}
+		return fmt.Errorf("%s: %s: %s", op, e.Type, e.Message)
+	}
+	return json.Unmarshal(raw, out)
+}
+
+type exportPage struct {
+	NodeId        string
+	ServingNodeId string
+	Nodes         []string
+	Lines         []string
+	FirstLine     int
+	Anchor        string
+	NextToken     string
+}
+
+// fetch writes node's chain into dir as segment-00000001.jsonl,
+// checkpoints.jsonl and anchor.json, and returns the first page (for
+// Nodes).
+func (r *remoteVerify) fetch(ctx context.Context, node, dir string) (*exportPage, error) {
+	var first *exportPage
+	for _, part := range []struct{ name, file string }{{"Records", "segment-00000001.jsonl"}, {"Checkpoints", "checkpoints.jsonl"}} {
+		f, err := os.OpenFile(filepath.Join(dir, part.file), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		tok := ""
+		for {
+			var p exportPage
+			in := map[string]any{"NodeId": node, "Part": part.name, "MaxResults": 10000}
+			if tok != "" {
+				in["NextToken"] = tok
+			}
+			if err := r.call(ctx, "ArcaExportAuditLog", in, &p); err != nil {
+				f.Close()
+				return nil, err
+			}
+			if first == nil {
+				first = &p
+			}
+			for _, l := range p.Lines {
+				f.WriteString(l)
+				f.WriteString("\n")
+			}
+			if tok = p.NextToken; tok == "" {
+				break
+			}
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if first.Anchor != "" {
+		if err := os.WriteFile(filepath.Join(dir, "anchor.json"), []byte(first.Anchor), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return first, nil
+}
+
+// nodeReport is one node's outcome.
+type nodeReport struct {
+	Node   string        `json:"node"`
+	Report *audit.Report `json:"report"`
+}
+
+// verifyOnline verifies every node's chain (or only node's) through the
+// server at r.address, with keys (nil: the server's public keys).
+func (r *remoteVerify) verifyOnline(ctx context.Context, keys []ed25519.PublicKey, node string, from, to time.Time) ([]nodeReport, error) {
+	if keys == nil {
+		var out struct{ PublicKeysPem string }
+		if err := r.call(ctx, "ArcaGetAuditPublicKeys", map[string]any{}, &out); err != nil {
+			return nil, err
+		}
+		var err error
+		if keys, err = auditkey.ParsePEM([]byte(out.PublicKeysPem)); err != nil {
+			return nil, fmt.Errorf("the server's public keys: %w", err)
+		}
+	}
+	var nodes []string
+	if node != "" {
+		nodes = []string{node}
+	} else {
+		var p exportPage
+		if err := r.call(ctx, "ArcaExportAuditLog", map[string]any{"MaxResults": 1}, &p); err != nil {
+			return nil, err
+		}
+		nodes = p.Nodes
+	}
+	if len(nodes) == 0 {
+		return nil, errors.New("the server knows no audit chain")
+	}
+	var reps []nodeReport
+	for _, n := range nodes {
+		dir, err := os.MkdirTemp("", "arca-verify-")
+		if err != nil {
+			return nil, err
+		}
+		_, err = r.fetch(ctx, n, dir)
+		var rep *audit.Report
+		if err == nil {
+			rep, err = audit.VerifyRange(dir, keys, from, to)
+		}
+		os.RemoveAll(dir)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n, err)
+		}
+		reps = append(reps, nodeReport{Node: n, Report: rep})
+	}
+	return reps, nil
+}
+
+// printProblems writes a report's problems, one a line, each prefixed.
+func printProblems(w io.Writer, prefix string, rep *audit.Report, online bool) {
+	for _, p := range rep.Problems {
+		where := p.Segment
+		if online {
+			// The temporary files' names mean nothing to the reader.
+			switch {
+			case p.Segment == "checkpoints.jsonl" && p.Line > 0:
+				where = fmt.Sprintf("checkpoint %d", p.Line)
+			case p.Segment == "anchor.json":
+				where = "prune anchor"
+			case p.Sequence == 0 && p.Line > 0:
+				where = fmt.Sprintf("exported line %d", p.Line)
+			default:
+				where = ""
+			}
+		} else if p.Line > 0 {
+			where += fmt.Sprintf(" line %d", p.Line)
+		}
+		if p.Sequence > 0 {
+			where += fmt.Sprintf(" (record %d)", p.Sequence)
+		}
+		sev := "ERROR"
+		if !p.Fatal() {
+			sev = "notice"
+		}
+		fmt.Fprintf(w, "%s%s %s: %s: %s\n", prefix, sev, p.Kind, strings.TrimSpace(where), p.Detail)
+	}
+}
+
+func fatalCount(rep *audit.Report) int {
+	n := 0
+	for _, p := range rep.Problems {
+		if p.Fatal() {
+			n++
+		}
+	}
+	return n
+}
