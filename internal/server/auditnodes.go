@@ -30,8 +30,10 @@ const shipSinkName = "arca.postgres"
 
 // auditPollInterval is how often a node reads the other nodes' new
 // records: with shipping right after each fsync, another node's event is
-// in this node's lookups within about this long.
-const auditPollInterval = time.Second
+// in this node's lookups within about this long. A poll is one indexed
+// query per other node (seq > head), as cheap as the storage watcher's
+// poll of the change log at the same rate.
+const auditPollInterval = 250 * time.Millisecond
 
 // auditShared is the PostgreSQL backend's audit tables, or nil.
 func auditShared(b storage.Backend) *postgres.Backend {

@@ -127,6 +127,35 @@ func TestClusterAuditLookupMerged(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// The delay over several trials: Encrypt on B, then LookupEvents on A
+	// every 20 ms until the event is there.
+	var delays []time.Duration
+	for trial := range 20 {
+		// Spread the Encrypts over the poll's phase.
+		time.Sleep(time.Duration(trial*37%250) * time.Millisecond)
+		out, err := kb.Encrypt(bg(), &kms.EncryptInput{KeyId: key.Arn, Plaintext: []byte("x")})
+		mustOK(t, err, "Encrypt on B")
+		id, acked := requestID(out.ResultMetadata), time.Now()
+		for {
+			page, err := ct.LookupEvents(bg(), &cloudtrail.LookupEventsInput{MaxResults: aws.Int32(3),
+				LookupAttributes: []cttypes.LookupAttribute{{AttributeKey: cttypes.LookupAttributeKeyResourceName, AttributeValue: key.Arn}}})
+			mustOK(t, err, "LookupEvents on A")
+			if slices.ContainsFunc(page.Events, func(e cttypes.Event) bool { return strings.Contains(*e.CloudTrailEvent, id) }) {
+				break
+			}
+			if time.Since(acked) > 10*time.Second {
+				t.Fatalf("node B's Encrypt %s not visible on node A after 10s", id)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		delays = append(delays, time.Since(acked))
+	}
+	slices.Sort(delays)
+	t.Logf("cross-node audit visibility over %d trials (Encrypt on B → LookupEvents on A): median %v, worst %v",
+		len(delays), delays[len(delays)/2].Round(time.Millisecond), delays[len(delays)-1].Round(time.Millisecond))
+	if delays[len(delays)-1] > 2*time.Second {
+		t.Errorf("worst cross-node audit visibility %v; want within 2s (poll interval 250ms)", delays[len(delays)-1])
+	}
 }
 
 // TestClusterAuditVerifyOnline: `arca audit verify --address` through one
