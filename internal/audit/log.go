@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -80,6 +81,14 @@ type Log struct {
 	seq      uint64
 	prevHash string
 	lastCP   uint64
+	// Reused by writeBatch for every batch: the batch's lines, their
+	// lengths, the job handed to syncJobs, the hash state and a copy of the
+	// previous hash (hashed as bytes without converting a string per event).
+	wbuf  []byte
+	wlens []int
+	wjob  syncJob
+	wsum  hash.Hash
+	wprev [2 * sha256.Size]byte
 
 	index *Index
 
@@ -121,6 +130,11 @@ func isHash(s string) bool {
 	}
 	return true
 }
+
+// reqPool recycles append requests with their reply channels: the writer
+// sends exactly one reply per queued request and does not touch it after,
+// so once Append has its reply the request is free again.
+var reqPool = sync.Pool{New: func() any { return &appendReq{err: make(chan error, 1)} }}
 
 // bodyPool recycles the event encodings Append makes (a few hundred bytes
 // per request) once the writer has copied them into its batch.
@@ -320,7 +334,6 @@ func syncDir(dir string) error {
 // fsynced). It fills in the chain fields and EventVersion. An error means
 // the event is not in the log and the request it describes must fail.
 func (l *Log) Append(ctx context.Context, ev *Event) error {
-	r := &appendReq{ev: ev, err: make(chan error, 1)}
 	ev.EventVersion = EventVersion
 	if ev.EventTime == "" {
 		ev.EventTime = l.opts.Now().UTC().Format(time.RFC3339)
@@ -334,22 +347,32 @@ func (l *Log) Append(ctx context.Context, ev *Event) error {
 		return fmt.Errorf("audit: encode event: %w", err)
 	}
 	*bp = body
-	r.body = bp
+	r := reqPool.Get().(*appendReq)
+	r.ev, r.body = ev, bp
+	notQueued := func(err error) error {
+		bodyPool.Put(bp)
+		r.ev, r.body = nil, nil
+		reqPool.Put(r)
+		return err
+	}
 	select {
 	case <-l.done:
-		return ErrClosed
+		return notQueued(ErrClosed)
 	default:
 	}
 	select {
 	case l.reqs <- r:
 	case <-l.done:
-		return ErrClosed
+		return notQueued(ErrClosed)
 	case <-ctx.Done():
-		return ctx.Err()
+		return notQueued(ctx.Err())
 	}
 	// Once queued the event will be written; wait for the outcome even if
 	// ctx ends, so a caller never reports failure for a durable event.
-	return <-r.err
+	err = <-r.err
+	r.ev, r.body = nil, nil
+	reqPool.Put(r)
+	return err
 }
 
 func (l *Log) run() {
@@ -425,7 +448,7 @@ func (l *Log) submit(batch []*appendReq) {
 		}
 		return
 	}
-	job, err := l.writeBatch(slices.Clone(batch))
+	job, err := l.writeBatch(batch)
 	if err != nil {
 		for _, r := range batch {
 			r.err <- err
@@ -498,20 +521,27 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 
 // writeBatch chains and writes a batch (syncJobs fsyncs it). On failure
 // the chain state is left as before the batch, so the next batch continues
-// from the last written event; the file is cut back to where it was.
+// from the last written event; the file is cut back to where it was. The
+// job it returns, and the buffers in it, are the writer's and are reused by
+// the next call: syncJobs must be done with it first.
 func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 	seq, prev := l.seq, l.prevHash
-	var buf bytes.Buffer
 	size := 0
 	for _, r := range batch {
 		if r.body != nil {
 			size += len(*r.body) + 256
 		}
 	}
-	buf.Grow(size)
-	lens := make([]int, 0, len(batch))
-	sum := sha256.New()
-	var num [20]byte
+	if cap(l.wbuf) > 4<<20 {
+		// Do not keep the memory of one huge batch for ever.
+		l.wbuf, l.wlens = nil, nil
+	}
+	buf := slices.Grow(l.wbuf[:0], size)
+	lens := l.wlens[:0]
+	if l.wsum == nil {
+		l.wsum = sha256.New()
+	}
+	sum := l.wsum
 	var digest [sha256.Size]byte
 	for _, r := range batch {
 		e := r.ev
@@ -523,21 +553,22 @@ func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 		}
 		// One encoding serves both the hash and the line: the canonical
 		// form ends with the empty hash, which is filled in place.
-		n := buf.Len()
+		n := len(buf)
 		if r.body != nil && isHash(prev) {
-			buf.Write(*r.body)
-			buf.WriteString(`"arcaSequence":`)
-			buf.Write(strconv.AppendUint(num[:0], seq, 10))
-			buf.WriteString(`,"arcaPreviousHash":"`)
-			buf.WriteString(prev)
-			buf.WriteString(`","arcaHash":"`)
+			buf = append(buf, *r.body...)
+			buf = append(buf, `"arcaSequence":`...)
+			buf = strconv.AppendUint(buf, seq, 10)
+			buf = append(buf, `,"arcaPreviousHash":"`...)
+			buf = append(buf, prev...)
+			buf = append(buf, `","arcaHash":"`...)
 			sum.Reset()
-			sum.Write([]byte(prev))
-			sum.Write(buf.Bytes()[n:])
-			sum.Write([]byte(`"}`))
-			e.Hash = hex.EncodeToString(sum.Sum(digest[:0]))
-			buf.WriteString(e.Hash)
-			buf.WriteString(`"}`)
+			copy(l.wprev[:], prev)
+			sum.Write(l.wprev[:])
+			sum.Write(buf[n:])
+			sum.Write(hashTail)
+			buf = hex.AppendEncode(buf, sum.Sum(digest[:0]))
+			e.Hash = string(buf[len(buf)-2*sha256.Size:])
+			buf = append(buf, hashTail...)
 		} else {
 			// A log continued from a foreign last record, or an event
 			// encoded here: the plain way.
@@ -550,7 +581,7 @@ func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 			if err != nil {
 				return nil, err
 			}
-			buf.Write(line)
+			buf = append(buf, line...)
 		}
 		if r.body != nil {
 			if cap(*r.body) <= 64<<10 {
@@ -558,18 +589,19 @@ func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 			}
 			r.body = nil
 		}
-		h := e.Hash
-		lens = append(lens, buf.Len()-n)
-		buf.WriteByte('\n')
-		prev = h
+		lens = append(lens, len(buf)-n)
+		buf = append(buf, '\n')
+		prev = e.Hash
 	}
+	l.wbuf, l.wlens = buf, lens
 	start := l.segSize
-	if _, err := l.seg.Write(buf.Bytes()); err != nil {
+	if _, err := l.seg.Write(buf); err != nil {
 		l.seg.Truncate(start)
 		return nil, fmt.Errorf("audit: write: %w", err)
 	}
-	job := &syncJob{batch: batch, f: l.seg, seg: l.segNum, start: start, lens: lens, buf: buf.Bytes(), seq: seq, hash: prev}
-	l.seq, l.prevHash, l.segSize = seq, prev, start+int64(buf.Len())
+	job := &l.wjob
+	*job = syncJob{batch: batch, f: l.seg, seg: l.segNum, start: start, lens: lens, buf: buf, seq: seq, hash: prev}
+	l.seq, l.prevHash, l.segSize = seq, prev, start+int64(len(buf))
 	if l.segSize >= l.opts.MaxSegmentBytes {
 		if err := l.openSegment(l.segNum + 1); err != nil {
 			l.log.Error("audit: cannot start a new segment; continuing in the current one", "error", err)
@@ -579,6 +611,9 @@ func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 	}
 	return job, nil
 }
+
+// hashTail closes an event's encoding after its hash.
+var hashTail = []byte(`"}`)
 
 type rotateReq struct {
 	key ed25519.PrivateKey

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -237,12 +238,22 @@ func encryptRate(t *testing.T, c *kms.Client, keyID *string, n int) float64 {
 	return float64(n) / time.Since(start).Seconds()
 }
 
-// TestAuditDeadWebhookEncryptRate compares Encrypt throughput of a server
-// whose webhook sinks are dead (one refuses connections, one never
-// answers) with one without sinks. Rates on a shared machine swing widely,
-// so the two are measured interleaved, best of three, and the test fails
-// only below half; the unit benchmarks in internal/audit/sink measure the
-// hook's real cost (docs/PERFORMANCE.md).
+// TestAuditDeadWebhookEncryptRate checks issue 6's bound: dead webhook
+// sinks (one refusing connections, one never answering) do not slow Encrypt
+// by more than 10%. A server with them and one without are driven in
+// interleaved rounds, and two things are compared:
+//
+//   - Server CPU per Encrypt, summed over the rounds (serverCPU: ns
+//     resolution), held to the issue's 10%. It counts what the sinks add to
+//     each request and their own retry loops, and it barely moves with the
+//     host's load, unlike wall-clock rates: on the shared 2-core machine the
+//     rate of one server swings by a third between consecutive rounds, so a
+//     10% bound on rates flaked.
+//   - The median of the rounds' wall-clock rate ratios, held to 0.5. It
+//     catches what CPU cannot: a sink that blocked the writer (waiting
+//     costs no CPU). Blocking on a dead sink means its 1 s timeout or a full
+//     queue, which would cut the rate to a few percent; 0.5 is as tight as
+//     the rates' swing allows.
 func TestAuditDeadWebhookEncryptRate(t *testing.T) {
 	t.Parallel()
 	hang, hsrv := newSinkHook("hang")
@@ -259,21 +270,73 @@ func TestAuditDeadWebhookEncryptRate(t *testing.T) {
 	dead := startServer(t, serverOpts{env: []string{"ARCA_CONFIG=" + cfg}})
 	pc, dc := plain.client("us-east-1"), dead.client("us-east-1")
 	pk, dk := createKey(t, pc, nil), createKey(t, dc, nil)
-	// Other tests' servers share the CPU: only a ratio that stays low over
-	// several interleaved rounds is the sinks' doing.
-	var ratio float64
-	for attempt := 0; attempt < 3 && ratio < 0.5; attempt++ {
-		var bestPlain, bestDead float64
-		for range 3 {
-			bestPlain = max(bestPlain, encryptRate(t, pc, pk.KeyId, 400))
-			bestDead = max(bestDead, encryptRate(t, dc, dk.KeyId, 400))
+	// Warm both up (connections, caches, the sinks' queues filling).
+	encryptRate(t, pc, pk.KeyId, 400)
+	encryptRate(t, dc, dk.KeyId, 400)
+	const rounds, n = 7, 800
+	var cpuPlain, cpuDead time.Duration
+	ratios := make([]float64, 0, rounds)
+	for r := range rounds {
+		// Alternate which server goes first, so neither always follows
+		// the other's garbage collection or the host's drift.
+		measure := func(s *server, c *kms.Client, key *string) (float64, time.Duration) {
+			c0 := serverCPU(t, s)
+			rate := encryptRate(t, c, key, n)
+			return rate, serverCPU(t, s) - c0
 		}
-		ratio = bestDead / bestPlain
-		t.Logf("Encrypt/s: no sinks %.0f, dead webhooks %.0f (ratio %.2f)", bestPlain, bestDead, ratio)
+		var rp, rd float64
+		var cp, cd time.Duration
+		if r%2 == 0 {
+			rp, cp = measure(plain, pc, pk.KeyId)
+			rd, cd = measure(dead, dc, dk.KeyId)
+		} else {
+			rd, cd = measure(dead, dc, dk.KeyId)
+			rp, cp = measure(plain, pc, pk.KeyId)
+		}
+		cpuPlain += cp
+		cpuDead += cd
+		ratios = append(ratios, rd/rp)
+		t.Logf("round %d: Encrypt/s no sinks %.0f, dead webhooks %.0f; server CPU per Encrypt %v vs %v",
+			r, rp, rd, cp/n, cd/n)
 	}
-	if ratio < 0.5 {
-		t.Errorf("dead webhooks slowed Encrypt to %.0f%% of the rate without sinks", ratio*100)
+	slices.Sort(ratios)
+	rate := ratios[len(ratios)/2]
+	cpu := float64(cpuDead) / float64(cpuPlain)
+	t.Logf("server CPU per Encrypt: no sinks %v, dead webhooks %v (×%.3f); median rate ratio %.2f",
+		cpuPlain/(rounds*n), cpuDead/(rounds*n), cpu, rate)
+	if cpu > 1.10 {
+		t.Errorf("dead webhooks cost %.0f%% more server CPU per Encrypt (limit 10%%)", (cpu-1)*100)
 	}
+	if rate < 0.5 {
+		t.Errorf("dead webhooks slowed Encrypt to %.0f%% of the rate without sinks (median of %d rounds)", rate*100, rounds)
+	}
+}
+
+// serverCPU is the CPU time s's process has used so far: the sum of its
+// threads' run time from /proc/PID/task/*/schedstat, in nanoseconds (the
+// utime and stime of /proc/PID/stat count 10 ms ticks, too coarse for a
+// round of a few hundred requests). Go's threads do not exit while the
+// server runs, so the sum only grows.
+func serverCPU(t *testing.T, s *server) time.Duration {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", s.cmd.Process.Pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("server CPU time: %v", err)
+	}
+	var sum time.Duration
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(b), &ns); err != nil {
+			t.Fatalf("server CPU time: %s: %q: %v", task.Name(), b, err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum
 }
 
 // TestAuditRetention prunes the audit log of a running server (small
