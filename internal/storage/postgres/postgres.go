@@ -57,6 +57,10 @@ type Options struct {
 	// bounds each statement, not a whole transaction, so a long
 	// transaction of many quick statements is not cut short.
 	StatementTimeout time.Duration
+
+	// listenPing is how long the change listener waits for a notification
+	// before it checks its connection (default 30s); tests shorten it.
+	listenPing time.Duration
 }
 
 // Backend is the PostgreSQL storage backend. It is safe for concurrent use.
@@ -104,6 +108,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Backend, error) {
 	}
 	if o.StatementTimeout <= 0 {
 		o.StatementTimeout = 10 * time.Second
+	}
+	if o.listenPing <= 0 {
+		o.listenPing = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

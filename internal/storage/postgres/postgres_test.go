@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -534,4 +535,43 @@ func TestViewSnapshot(t *testing.T) {
 	if _, err := b.Get(ctx, "c"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("c written through the view: %v", err)
 	}
+}
+
+// TestListenerOrphaned: when the listener's connection goes silent without
+// a reset (a middlebox forgot it), the listener notices within listenPing
+// plus a ping's timeout, reconnects and drops every cache, instead of
+// waiting forever while other nodes' changes go unheard. Polling is off
+// here, so only the listener can deliver.
+func TestListenerOrphaned(t *testing.T) {
+	t.Parallel()
+	srv := testdb.Postgres(t)
+	px := srv.NewProxy(t)
+	dsn := srv.DSNFor(srv.User, srv.Password, srv.NewDatabase(t))
+	b := open(t, strings.Replace(dsn, srv.Addr(), px.Addr(), 1),
+		Options{PollInterval: time.Hour, StatementTimeout: 500 * time.Millisecond, listenPing: 200 * time.Millisecond})
+	other := open(t, dsn, Options{PollInterval: time.Hour})
+	seen := make(chan storage.Change, 100)
+	b.Watch(func(c storage.Change) { seen <- c })
+	wait := func(key string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if err := other.Put(ctx, key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case c := <-seen:
+				if c.All || slices.Contains(c.Keys, key) {
+					return time.Since(start)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no change delivered for %s within 5s", key)
+			}
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the listener is up
+	wait("before")
+	px.Orphan()
+	took := wait("after")
+	t.Logf("change delivered %v after the listener's connection went silent", took.Round(time.Millisecond))
 }
