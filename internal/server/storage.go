@@ -160,6 +160,8 @@ func (c *core) followKeyring(ctx context.Context) {
 	case err == nil || ctx.Err() != nil:
 	case errors.Is(err, barrier.ErrKeyringUnreadable):
 		c.log.Error("another node rotated the root keyring after a rekey or seal migration; this node's seal cannot open it, so it seals itself: unseal it again with the current shares or seal")
+		// Audited while the log is still open.
+		c.emit(ctx, OperatorEvent{Op: "seal", Detail: "sealed itself: the keyring was rotated by another node under a seal this node does not hold"}, nil)
 		c.seal()
 	default:
 		c.log.Error("reloading the barrier keyring changed by another node", "err", err)

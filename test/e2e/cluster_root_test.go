@@ -242,6 +242,9 @@ func TestClusterRotateRoot(t *testing.T) {
 	})
 	mustOK(t, err, "B seals itself when it cannot follow a rotation after a rekey")
 	t.Logf("B sealed itself %v after the rotation", took)
+	if logb, _ := os.ReadFile(b.logPath); !bytes.Contains(logb, []byte("op=seal outcome=ok")) || !bytes.Contains(logb, []byte("sealed itself")) {
+		t.Error("B's log has no operator seal event for sealing itself")
+	}
 	wantSealedAPI(t, cb)
 	b.unseal(t, newShares[0], newShares[2])
 	for _, w := range all {
@@ -279,7 +282,29 @@ func TestClusterBackupRestore(t *testing.T) {
 	mustOK(t, err, "GenerateMac")
 
 	file := filepath.Join(t.TempDir(), "arca.bak")
+	// Writes go on during the backup and must not fail because of it.
+	stop := make(chan struct{})
+	writerDone := make(chan int)
+	go func() {
+		n := 0
+		defer func() { writerDone <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := ca.CreateKey(bg(), &kms.CreateKeyInput{}); err != nil {
+				t.Errorf("CreateKey during the backup: %v", err)
+				return
+			}
+			n++
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
 	mustOK(t, a.operator(t, &in, "", nil, "backup", file), "backup from the PostgreSQL node")
+	close(stop)
+	t.Logf("%d keys created on the node while it was backed up", <-writerDone)
 	// Written after the backup: not in it.
 	after := createKey(t, ca, nil)
 

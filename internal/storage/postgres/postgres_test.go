@@ -490,6 +490,53 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// TestViewSnapshot: View reads one snapshot (a write committed while it
+// runs is not seen), refuses writes, and a write that overlaps a long View
+// commits at once, without a serialization failure.
+func TestViewSnapshot(t *testing.T) {
+	t.Parallel()
+	b := open(t, newDSN(t), Options{})
+	if err := b.Put(ctx, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	var _ storage.Snapshotter = b
+	err := b.View(ctx, func(r storage.Reader) error {
+		if v, err := r.Get(ctx, "a"); err != nil || string(v) != "1" {
+			return fmt.Errorf("Get(a) = %q, %v", v, err)
+		}
+		// Committed by another transaction while the view is open.
+		if err := b.Update(ctx, func(tx storage.Tx) error {
+			if _, err := tx.List(ctx, "", "", 0); err != nil {
+				return err
+			}
+			return tx.Put(ctx, "b", []byte("2"))
+		}); err != nil {
+			return fmt.Errorf("a write during the view: %w", err)
+		}
+		ents, err := r.List(ctx, "", "", 0)
+		if err != nil || len(ents) != 1 {
+			return fmt.Errorf("List inside the view = %d entries, %v; want only a", len(ents), err)
+		}
+		if w, ok := r.(storage.Writer); ok {
+			if err := w.Put(ctx, "c", []byte("3")); err == nil {
+				return errors.New("a write through the view succeeded")
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("View whose write failed returned nil")
+	} else if !strings.Contains(err.Error(), "read-only") {
+		t.Fatal(err)
+	}
+	if v, err := b.Get(ctx, "b"); err != nil || string(v) != "2" {
+		t.Fatalf("b after the view: %q, %v", v, err)
+	}
+	if _, err := b.Get(ctx, "c"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("c written through the view: %v", err)
+	}
+}
+
 // TestListenerOrphaned: when the listener's connection goes silent without
 // a reset (a middlebox forgot it), the listener notices within listenPing
 // plus a ping's timeout, reconnects and drops every cache, instead of
