@@ -76,10 +76,12 @@ type Backend struct {
 	watchMu  sync.Mutex
 	watchers []func(storage.Change)
 	track    tracker
-	synced   atomic.Int64 // unix nanoseconds
-	pollNow  chan struct{}
-	stop     context.CancelFunc
-	done     sync.WaitGroup
+	// synced keeps time.Now's monotonic reading, so that the staleness
+	// bound holds across wall-clock steps.
+	synced  atomic.Pointer[time.Time]
+	pollNow chan struct{}
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 }
 
 // maxAttempts bounds how often Update re-runs fn after serialization

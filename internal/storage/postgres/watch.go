@@ -74,7 +74,7 @@ func (b *Backend) Watch(fn func(storage.Change)) {
 }
 
 // Synced implements storage.Watcher.
-func (b *Backend) Synced() time.Time { return time.Unix(0, b.synced.Load()) }
+func (b *Backend) Synced() time.Time { return *b.synced.Load() }
 
 // deliver calls the watchers; callers hold watchMu.
 func (b *Backend) deliver(c storage.Change) {
@@ -90,7 +90,7 @@ func (b *Backend) startWatch(ctx context.Context) error {
 		return err
 	}
 	b.track = tracker{max: last, holes: map[int64]time.Time{}}
-	b.synced.Store(start.UnixNano())
+	b.synced.Store(&start)
 	wctx, cancel := context.WithCancel(context.Background())
 	b.stop = cancel
 	b.done.Add(2)
@@ -239,7 +239,7 @@ func (b *Backend) poll(ctx context.Context) {
 			b.log.Info("postgres change log readable again")
 		}
 		failing = false
-		b.synced.Store(start.UnixNano())
+		b.synced.Store(&start)
 		if time.Since(lastPrune) > time.Minute {
 			lastPrune = time.Now()
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
