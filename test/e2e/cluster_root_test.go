@@ -397,3 +397,84 @@ func TestClusterBackupRestore(t *testing.T) {
 		t.Errorf("found in the backup:\n%s", strings.Join(found, "\n"))
 	}
 }
+
+// TestClusterSealMigration: two Shamir nodes on one database; A is
+// restarted with the PKCS#11 seal and --seal-migrate and migrates when its
+// shares come back. B, still unsealed by the old root key, goes on serving
+// (the keyring's terms did not change); a rotation on A, which B's seal
+// cannot open, seals B; B restarted with the old seal refuses to start, and
+// with the HSM configuration unseals by itself and reads everything.
+func TestClusterSealMigration(t *testing.T) {
+	t.Parallel()
+	h := newSoftHSM(t, "arca-cluster")
+	db := testdb.Postgres(t)
+	dsn := db.DSNFor(db.User, db.Password, db.NewDatabase(t))
+	a := startSealedNode(t, dsn)
+	var in initOut
+	mustOK(t, a.operator(t, nil, "", &in, "init", "--key-shares", "3", "--key-threshold", "2"), "init")
+	b := startSealedNode(t, dsn)
+	b.unseal(t, in.UnsealShares[1], in.UnsealShares[2])
+	ca := a.clientWith("us-east-1", in.RootAccessKeyID, in.RootSecretAccessKey)
+	cb := b.clientWith("us-east-1", in.RootAccessKeyID, in.RootSecretAccessKey)
+	all := []written{writeOn(t, "A on shamir", ca), writeOn(t, "B on shamir", cb)}
+
+	// A migrates to the HSM at its next start.
+	conf := h.config(t, "arca-cluster-root", "CKM_AES_GCM", "")
+	mustOK(t, a.stop(), "stop A")
+	a.env = append(a.env, h.env(hsmPIN)...)
+	a.args = append(append([]string{}, a.args...), "--config", conf, "--seal-migrate")
+	a.start()
+	var st sealStatus
+	mustOK(t, a.operator(t, nil, "", &st, "unseal", in.UnsealShares[0]), "first share")
+	// The last share unseals and migrates: the status then describes the
+	// HSM seal (no shares).
+	if err := a.operator(t, nil, "", &st, "unseal", in.UnsealShares[2]); err != nil || st.Sealed || st.Threshold != 0 {
+		t.Fatalf("last share: %+v %v", st, err)
+	}
+	if !strings.Contains(a.logTail(200), "seal migrated") {
+		t.Fatal("A's log does not report the migration")
+	}
+	ca = a.clientWith("us-east-1", in.RootAccessKeyID, in.RootSecretAccessKey)
+	all = append(all, writeOn(t, "A on pkcs11", ca), writeOn(t, "B after A's migration", cb))
+	for _, w := range all {
+		mustOK(t, readOn(ca, w), "A reads after its migration")
+		mustOK(t, readOn(cb, w), "B reads after A's migration")
+	}
+
+	// A rotation now seals B: its Shamir key no longer opens the keyring.
+	mustOK(t, a.operator(t, &in, "", nil, "rotate-root"), "rotate-root on A")
+	all = append(all, writeOn(t, "A after rotation", ca))
+	if _, err := waitFor(5*time.Second, func() error {
+		if code, st := b.health(t); code != http.StatusServiceUnavailable || st != "sealed" {
+			return fmt.Errorf("B's /healthz: %d %s", code, st)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Restarted with the old seal, B refuses to start; with the HSM it
+	// unseals itself.
+	mustOK(t, b.stop(), "stop B")
+	out := failStart(t, []string{"ARCA_POSTGRES_DSN=" + dsn}, "--data-dir", b.dataDir, "--storage", "postgres",
+		"--audit-dir", filepath.Join(t.TempDir(), "audit"))
+	if !strings.Contains(out, "pkcs11") {
+		t.Fatalf("B on the old seal: server output:\n%s", out)
+	}
+	b.env = append(b.env, h.env(hsmPIN)...)
+	b.args = append(append([]string{}, b.args...), "--config", conf)
+	b.start()
+	if _, err := waitFor(10*time.Second, func() error {
+		if code, st := b.health(t); code != http.StatusOK {
+			return fmt.Errorf("B's /healthz: %d %s", code, st)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cb = b.clientWith("us-east-1", in.RootAccessKeyID, in.RootSecretAccessKey)
+	all = append(all, writeOn(t, "B on pkcs11", cb))
+	for _, w := range all {
+		mustOK(t, readOn(cb, w), "B reads on the HSM seal")
+		mustOK(t, readOn(ca, w), "A reads")
+	}
+}
