@@ -41,15 +41,18 @@ func auditShared(b storage.Backend) *postgres.Backend {
 	return pg
 }
 
-// shipSink is the sink that copies this node's log to PostgreSQL. Its
+// shipSink is the sink that copies this node's log to PostgreSQL. A new
 // cursor starts where the table's copy of this node's chain ends (normally
-// 0, so a node that moves to shared storage ships its whole log).
+// 0, so a node that moves to shared storage ships its whole log); if the
+// database cannot say, at 0, which is always safe since storing a record
+// again keeps the stored one.
 func shipSink(ctx context.Context, pg *postgres.Backend, dir, node string, log *slog.Logger) (sink.Named, *sink.Ship, error) {
-	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	head, err := pg.AuditHead(hctx, node)
 	if err != nil {
-		return sink.Named{}, nil, err
+		log.Warn("audit: cannot read how much of this node's log PostgreSQL holds; a new copy starts from the beginning", "error", err)
+		head = 0
 	}
 	if err := sink.InitCursor(filepath.Join(dir, sinkStateDir), shipSinkName, head); err != nil {
 		return sink.Named{}, nil, err
