@@ -590,6 +590,11 @@ func (b *Barrier) install(kr *keyring) error {
 	}
 	if old := b.kr.Swap(kr); old != nil {
 		old.destroy()
+		// Keyrings no write uses any more need no waiting for: drop them,
+		// so that a node following many rotations keeps no old AEADs. A
+		// writer that raises the count later finds its keyring replaced
+		// and retries (acquire).
+		b.retired = slices.DeleteFunc(b.retired, func(k *keyring) bool { return k.writers.Load() == 0 })
 		b.retired = append(b.retired, old)
 	}
 	return nil
@@ -672,7 +677,7 @@ func (b *Barrier) Reencrypt(ctx context.Context) (int, error) {
 	if err := b.drainRetired(ctx); err != nil {
 		return 0, err
 	}
-	n := 0
+	n, refreshed := 0, 0
 	after := ""
 	for {
 		kr, err := b.snapshot()
@@ -701,9 +706,10 @@ func (b *Barrier) Reencrypt(ctx context.Context) (int, error) {
 				_, err = resealWith(ctx, stx, kr, stale)
 				return err
 			})
-			if errors.Is(err, errStaleTerms) {
+			if errors.Is(err, errStaleTerms) && refreshed < staleRetries {
 				// Another process rotated meanwhile: follow it and go on
 				// (prune re-checks every value anyway).
+				refreshed++
 				if err := b.Refresh(ctx); err != nil {
 					return n, fmt.Errorf("barrier: re-encrypt: %w", err)
 				}

@@ -83,9 +83,25 @@ func TestSharedFollowsRotation(t *testing.T) {
 	if active, n, _ := b.Terms(); active != 2 || n != 1 {
 		t.Fatalf("B's keyring after A's prune: active %d, %d terms; want 2, 1", active, n)
 	}
-	for _, k := range []string{"old", "a2", "b2", "b3"} {
-		if got := rawTerm(t, m, k); got != 2 {
-			t.Errorf("%s sealed under term %d; want 2", k, got)
+	// Following rotations keeps no pile of replaced keyrings.
+	for range 5 {
+		if _, err := a.Rotate(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := barrier.RetiredForTest(b); n > 1 {
+		t.Errorf("B keeps %d replaced keyrings after following 5 rotations; want at most 1", n)
+	}
+	if _, err := a.Reencrypt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, b, "b4", "after more rotations")
+	for _, k := range []string{"old", "a2", "b2", "b3", "b4"} {
+		if got := rawTerm(t, m, k); got != 7 {
+			t.Errorf("%s sealed under term %d; want 7", k, got)
 		}
 		if _, err := a.Get(ctx, k); err != nil {
 			t.Errorf("A Get(%s): %v", k, err)
