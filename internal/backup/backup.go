@@ -47,14 +47,16 @@ var ErrCorrupt = errors.New("backup: the snapshot is damaged or truncated")
 var ErrNotEmpty = errors.New("backup: the target storage is not empty; restore only onto a new data dir")
 
 // Read takes a consistent snapshot of every record in backend, in one
-// transaction, into memory.
+// transaction, into memory: a read-only snapshot where the backend offers
+// one (storage.Snapshotter: PostgreSQL), else an Update that writes
+// nothing.
 func Read(ctx context.Context, backend storage.Backend) ([]storage.Entry, error) {
 	var out []storage.Entry
-	err := backend.Update(ctx, func(tx storage.Tx) error {
+	read := func(r storage.Reader) error {
 		out = out[:0]
 		after := ""
 		for {
-			ents, err := tx.List(ctx, "", after, page)
+			ents, err := r.List(ctx, "", after, page)
 			if err != nil {
 				return err
 			}
@@ -64,7 +66,13 @@ func Read(ctx context.Context, backend storage.Backend) ([]storage.Entry, error)
 			}
 			after = ents[len(ents)-1].Key
 		}
-	})
+	}
+	var err error
+	if s, ok := backend.(storage.Snapshotter); ok {
+		err = s.View(ctx, read)
+	} else {
+		err = backend.Update(ctx, func(tx storage.Tx) error { return read(tx) })
+	}
 	return out, err
 }
 

@@ -52,6 +52,29 @@
 // terms from the keyring, so an old key lives exactly until no value needs
 // it.
 //
+// # Several processes on one store
+//
+// A backend that implements storage.Watcher is shared with other Arca
+// processes, each with its own Barrier, any of which may rotate. Beside the
+// keyring, at termsPath ("core/keyring/terms", reserved), every keyring
+// write also stores, unencrypted and in the same transaction, which terms
+// the keyring holds:
+//
+//	version 0x01 | active term uint32 | count uint32 | count × term uint32
+//
+// Over a shared backend every write transaction first reads that record
+// and compares it with the terms of the keyring it seals under; when they
+// differ (another process rotated, or pruned a term) the transaction is
+// abandoned, the keyring is reloaded (Refresh) and the transaction re-run.
+// Storage transactions are serializable, so no value is ever committed
+// under a term that the stored keyring no longer holds, nor under an old
+// term once a newer one is stored. A read that meets a term newer than the
+// live keyring's reloads it once and retries. A change that only rewraps
+// the keyring (a rekey or seal migration by another process) leaves the
+// terms as they are, so this process goes on with the keyring it holds; if
+// a later rotation needs a reload that its wrapper can no longer open,
+// Refresh fails with ErrKeyringUnreadable and the process should seal.
+//
 // # Lifecycle and concurrency
 //
 // A new Barrier is sealed. Initialize (first run) or Unseal (later runs)
@@ -122,6 +145,12 @@ var (
 	// ErrReserved is returned (wrapped) for paths the barrier keeps for
 	// itself: "core/keyring" and everything under "core/keyring/".
 	ErrReserved = errors.New("barrier: reserved path")
+	// ErrKeyringUnreadable is returned (wrapped) by Refresh when another
+	// process stored a keyring with new terms that this barrier's wrapper
+	// cannot open: that process rekeyed or migrated the seal, then
+	// rotated. This process can no longer follow and must be unsealed
+	// again with the current seal.
+	ErrKeyringUnreadable = errors.New("barrier: the keyring stored by another node cannot be opened with this node's seal")
 )
 
 // SealConfigPath is where the seal-config record is stored, unencrypted.
@@ -129,6 +158,8 @@ const SealConfigPath = "core/seal-config"
 
 const (
 	keyringPath    = "core/keyring"
+	termsPath      = "core/keyring/terms"
+	termsVersion   = 0x01
 	valueVersion   = 0x01
 	headerLen      = 5 // version + term
 	nonceLen       = 12
@@ -149,6 +180,17 @@ var errWrapperRoundTrip = errors.New("barrier: the wrapper cannot unwrap its own
 // it could drop a term that values are sealed under.
 var errKeyringChanged = errors.New("barrier: the stored keyring changed since it was loaded; unseal again")
 
+// errStaleTerms means a write transaction over a shared backend found the
+// stored keyring's terms differ from those it was sealing under.
+var errStaleTerms = errors.New("barrier: the keyring's terms changed in storage")
+
+// errNewerTerm marks a value sealed under a term newer than the live
+// keyring's: over a shared backend, another process rotated.
+var errNewerTerm = errors.New("newer than this keyring")
+
+// staleRetries bounds how often a write re-runs after reloading the keyring.
+const staleRetries = 5
+
 // reserved reports whether path belongs to the barrier itself.
 func reserved(path string) bool {
 	return path == keyringPath || strings.HasPrefix(path, keyringPath+"/") || path == SealConfigPath
@@ -161,6 +203,8 @@ type keyring struct {
 	active uint32
 	keys   map[uint32][]byte
 	aeads  map[uint32]cipher.AEAD
+	// terms is the encoded terms record of this keyring (see termsPath).
+	terms []byte
 	// writers counts writes in flight that seal under this keyring, so
 	// Reencrypt can wait until no write sealed under an older term is still
 	// to commit.
@@ -171,6 +215,7 @@ type keyring struct {
 // data call ever rebuilds a cipher.
 func newKeyring(active uint32, keys map[uint32][]byte) (*keyring, error) {
 	kr := &keyring{active: active, keys: keys, aeads: make(map[uint32]cipher.AEAD, len(keys))}
+	kr.terms = encodeTerms(active, keys)
 	if _, ok := keys[active]; !ok {
 		kr.destroy()
 		return nil, errors.New("barrier: keyring lacks its active term")
@@ -223,6 +268,23 @@ func (kr *keyring) encode() []byte {
 	for _, t := range terms {
 		out = binary.BigEndian.AppendUint32(out, t)
 		out = append(out, kr.keys[t]...)
+	}
+	return out
+}
+
+// encodeTerms returns the terms record of a keyring (see termsPath).
+func encodeTerms(active uint32, keys map[uint32][]byte) []byte {
+	terms := make([]uint32, 0, len(keys))
+	for t := range keys {
+		terms = append(terms, t)
+	}
+	slices.Sort(terms)
+	out := make([]byte, 0, keyringHeader+4*len(terms))
+	out = append(out, termsVersion)
+	out = binary.BigEndian.AppendUint32(out, active)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(terms)))
+	for _, t := range terms {
+		out = binary.BigEndian.AppendUint32(out, t)
 	}
 	return out
 }
@@ -282,6 +344,9 @@ type Barrier struct {
 	backend storage.Backend
 	kr      atomic.Pointer[keyring] // nil while sealed
 	closed  atomic.Bool
+	// shared is set when other processes write to the same backend (it
+	// implements storage.Watcher): writes then check the stored terms.
+	shared bool
 
 	// krMu orders installing and destroying keyrings against reading their
 	// key bytes. It is held briefly and never across I/O.
@@ -307,7 +372,12 @@ var _ storage.Backend = (*Barrier)(nil)
 
 // New returns a sealed Barrier over backend. The Barrier owns backend and
 // closes it on Close.
-func New(backend storage.Backend) *Barrier { return &Barrier{backend: backend} }
+// A backend that implements storage.Watcher is taken to be shared with
+// other processes (see "Several processes on one store").
+func New(backend storage.Backend) *Barrier {
+	_, shared := backend.(storage.Watcher)
+	return &Barrier{backend: backend, shared: shared}
+}
 
 // Initialized reports whether storage holds a keyring.
 func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
@@ -360,6 +430,9 @@ func (b *Barrier) InitializeWithSealConfig(ctx context.Context, w Wrapper, sealC
 				return err
 			}
 		}
+		if err := tx.Put(ctx, termsPath, kr.terms); err != nil {
+			return err
+		}
 		return tx.Put(ctx, keyringPath, wrapped)
 	})
 	if err != nil {
@@ -393,9 +466,99 @@ func (b *Barrier) Unseal(ctx context.Context, w Wrapper) error {
 	if err != nil {
 		return err
 	}
+	if err := b.ensureTerms(ctx, wrapped, kr); err != nil {
+		kr.destroy()
+		return err
+	}
 	b.stored = wrapped
 	b.wrapper.Store(&wrapperBox{w})
 	return b.install(kr)
+}
+
+// ensureTerms stores kr's terms record if storage lacks it (a keyring
+// written before the record existed, or restored from such a backup),
+// provided the stored keyring is still wrapped, the one kr came from.
+func (b *Barrier) ensureTerms(ctx context.Context, wrapped []byte, kr *keyring) error {
+	cur, err := b.backend.Get(ctx, termsPath)
+	if err == nil && bytes.Equal(cur, kr.terms) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return b.backend.Update(ctx, func(tx storage.Tx) error {
+		stored, err := tx.Get(ctx, keyringPath)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(stored, wrapped) {
+			return errKeyringChanged
+		}
+		return tx.Put(ctx, termsPath, kr.terms)
+	})
+}
+
+// Refresh reloads the keyring when another process sharing the backend
+// changed its terms (rotated, or dropped old terms after re-encrypting),
+// unwrapping it with the wrapper that last opened it. When only the
+// wrapping changed (another process rekeyed or migrated the seal) it keeps
+// the live keyring and changes nothing: its keys are the same. It fails
+// with an error wrapping ErrKeyringUnreadable when the terms changed and
+// this barrier's wrapper no longer opens the stored keyring, and with
+// ErrSealed while sealed. Calling it when nothing changed costs one read.
+func (b *Barrier) Refresh(ctx context.Context) error {
+	b.opMu.Lock()
+	defer b.opMu.Unlock()
+	return b.refreshLocked(ctx)
+}
+
+func (b *Barrier) refreshLocked(ctx context.Context) error {
+	box := b.wrapper.Load()
+	kr, err := b.snapshot()
+	if err != nil {
+		return err
+	}
+	if box == nil {
+		return ErrSealed
+	}
+	var wrapped, terms []byte
+	err = b.backend.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		if wrapped, err = tx.Get(ctx, keyringPath); err != nil {
+			return err
+		}
+		terms, err = tx.Get(ctx, termsPath)
+		if errors.Is(err, storage.ErrNotFound) {
+			terms, err = nil, nil
+		}
+		return err
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotInitialized
+	}
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(terms, kr.terms) {
+		return nil
+	}
+	enc, err := box.w.Unwrap(ctx, wrapped)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeyringUnreadable, err)
+	}
+	defer clear(enc)
+	next, err := decodeKeyring(enc)
+	if err != nil {
+		return err
+	}
+	if terms == nil {
+		if err := b.ensureTerms(ctx, wrapped, next); err != nil {
+			next.destroy()
+			return err
+		}
+	}
+	b.stored = wrapped
+	return b.install(next)
 }
 
 // CheckWrapper reports whether w opens the stored keyring (nil) or not
@@ -427,6 +590,11 @@ func (b *Barrier) install(kr *keyring) error {
 	}
 	if old := b.kr.Swap(kr); old != nil {
 		old.destroy()
+		// Keyrings no write uses any more need no waiting for: drop them,
+		// so that a node following many rotations keeps no old AEADs. A
+		// writer that raises the count later finds its keyring replaced
+		// and retries (acquire).
+		b.retired = slices.DeleteFunc(b.retired, func(k *keyring) bool { return k.writers.Load() == 0 })
 		b.retired = append(b.retired, old)
 	}
 	return nil
@@ -467,7 +635,7 @@ func (b *Barrier) Rotate(ctx context.Context, w Wrapper) (term uint32, err error
 	}
 	enc := next.encode()
 	defer clear(enc)
-	if err := b.store(ctx, w, enc, nil); err != nil {
+	if err := b.store(ctx, w, enc, next.terms, nil); err != nil {
 		next.destroy()
 		return 0, err
 	}
@@ -509,7 +677,7 @@ func (b *Barrier) Reencrypt(ctx context.Context) (int, error) {
 	if err := b.drainRetired(ctx); err != nil {
 		return 0, err
 	}
-	n := 0
+	n, refreshed := 0, 0
 	after := ""
 	for {
 		kr, err := b.snapshot()
@@ -532,9 +700,21 @@ func (b *Barrier) Reencrypt(ctx context.Context) (int, error) {
 				if err != nil {
 					return err
 				}
+				if err := b.checkTerms(ctx, stx, kr); err != nil {
+					return err
+				}
 				_, err = resealWith(ctx, stx, kr, stale)
 				return err
 			})
+			if errors.Is(err, errStaleTerms) && refreshed < staleRetries {
+				// Another process rotated meanwhile: follow it and go on
+				// (prune re-checks every value anyway).
+				refreshed++
+				if err := b.Refresh(ctx); err != nil {
+					return n, fmt.Errorf("barrier: re-encrypt: %w", err)
+				}
+				continue
+			}
 			if err != nil {
 				return n, fmt.Errorf("barrier: re-encrypt: %w", err)
 			}
@@ -692,6 +872,9 @@ func (b *Barrier) prune(ctx context.Context) (int, error) {
 			}
 			after = ents[len(ents)-1].Key
 		}
+		if err := stx.Put(ctx, termsPath, next.terms); err != nil {
+			return err
+		}
 		return stx.Put(ctx, keyringPath, wrapped)
 	})
 	if err != nil {
@@ -733,7 +916,7 @@ func (b *Barrier) RewrapWithSealConfig(ctx context.Context, w Wrapper, sealConfi
 		return err
 	}
 	defer clear(enc)
-	return b.store(ctx, w, enc, sealConfig)
+	return b.store(ctx, w, enc, cur.terms, sealConfig)
 }
 
 // SealConfig returns the stored seal-config record, or an error wrapping
@@ -761,7 +944,7 @@ func wrap(ctx context.Context, w Wrapper, enc []byte) ([]byte, error) {
 // store wraps enc with w and replaces the stored keyring (and, when not nil,
 // the seal config), provided it is still the one this barrier last saw.
 // b.opMu must be held.
-func (b *Barrier) store(ctx context.Context, w Wrapper, enc, sealConfig []byte) error {
+func (b *Barrier) store(ctx context.Context, w Wrapper, enc, terms, sealConfig []byte) error {
 	wrapped, err := wrap(ctx, w, enc)
 	if err != nil {
 		return err
@@ -781,6 +964,9 @@ func (b *Barrier) store(ctx context.Context, w Wrapper, enc, sealConfig []byte) 
 			if err := tx.Put(ctx, SealConfigPath, sealConfig); err != nil {
 				return err
 			}
+		}
+		if err := tx.Put(ctx, termsPath, terms); err != nil {
+			return err
 		}
 		return tx.Put(ctx, keyringPath, wrapped)
 	})
@@ -833,6 +1019,9 @@ func open(kr *keyring, path string, sealed []byte) ([]byte, error) {
 	term := binary.BigEndian.Uint32(sealed[1:])
 	aead, ok := kr.aeads[term]
 	if !ok {
+		if term > kr.active {
+			return nil, fmt.Errorf("%w: %w: %s: keyring term %d", ErrCorrupt, errNewerTerm, path, term)
+		}
 		return nil, fmt.Errorf("%w: %s: unknown keyring term %d", ErrCorrupt, path, term)
 	}
 	ct := sealed[headerLen+nonceLen:]
@@ -845,18 +1034,31 @@ func open(kr *keyring, path string, sealed []byte) ([]byte, error) {
 
 // Get implements storage.Reader: it returns the opened value at path.
 func (b *Barrier) Get(ctx context.Context, path string) ([]byte, error) {
-	return (&tx{b: b, r: b.backend, w: b.backend}).Get(ctx, path)
+	v, err := (&tx{b: b, r: b.backend, w: b.backend}).Get(ctx, path)
+	if b.shared && errors.Is(err, errNewerTerm) && b.Refresh(ctx) == nil {
+		// Another process rotated and this one has not heard yet.
+		v, err = (&tx{b: b, r: b.backend, w: b.backend}).Get(ctx, path)
+	}
+	return v, err
 }
 
 // List implements storage.Reader with opened values. Reserved paths are
 // never listed, and a prefix inside them is refused.
 func (b *Barrier) List(ctx context.Context, prefix, after string, limit int) ([]storage.Entry, error) {
-	return (&tx{b: b, r: b.backend, w: b.backend}).List(ctx, prefix, after, limit)
+	ents, err := (&tx{b: b, r: b.backend, w: b.backend}).List(ctx, prefix, after, limit)
+	if b.shared && errors.Is(err, errNewerTerm) && b.Refresh(ctx) == nil {
+		ents, err = (&tx{b: b, r: b.backend, w: b.backend}).List(ctx, prefix, after, limit)
+	}
+	return ents, err
 }
 
 // Put implements storage.Writer: it seals value for path under the active
 // term and stores it durably.
 func (b *Barrier) Put(ctx context.Context, path string, value []byte) error {
+	if b.shared && !reserved(path) {
+		// Through a transaction, for the terms check.
+		return b.Update(ctx, func(tx storage.Tx) error { return tx.Put(ctx, path, value) })
+	}
 	return (&tx{b: b, r: b.backend, w: b.backend}).Put(ctx, path, value)
 }
 
@@ -871,6 +1073,24 @@ func (b *Barrier) Delete(ctx context.Context, path string) error {
 // barrier is sealed while fn runs, tx calls fail with ErrSealed and nothing
 // is written unless fn ignores that.
 func (b *Barrier) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
+	if !b.shared {
+		return b.update(ctx, fn)
+	}
+	for attempt := 0; ; attempt++ {
+		err := b.update(ctx, fn)
+		if !errors.Is(err, errStaleTerms) || attempt == staleRetries {
+			return err
+		}
+		if err := b.Refresh(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// update is one attempt of Update. Over a shared backend the transaction
+// first checks that the stored terms are those of the keyring it seals
+// under, and fails with errStaleTerms when they are not.
+func (b *Barrier) update(ctx context.Context, fn func(tx storage.Tx) error) error {
 	// Counted for the whole transaction: every Put inside seals under this
 	// keyring or a newer one.
 	kr, err := b.acquire()
@@ -879,8 +1099,28 @@ func (b *Barrier) Update(ctx context.Context, fn func(tx storage.Tx) error) erro
 	}
 	defer release(kr)
 	return b.backend.Update(ctx, func(stx storage.Tx) error {
+		if b.shared {
+			if err := b.checkTerms(ctx, stx, kr); err != nil {
+				return err
+			}
+		}
 		return fn(&tx{b: b, r: stx, w: stx, inUpdate: true})
 	})
+}
+
+// checkTerms fails with errStaleTerms unless the stored terms record is
+// kr's, or kr is no longer the live keyring (its writes would seal under
+// an older term than the live one). Read first in the transaction, it
+// also fixes the transaction's snapshot after the keyring it names.
+func (b *Barrier) checkTerms(ctx context.Context, stx storage.Tx, kr *keyring) error {
+	stored, err := stx.Get(ctx, termsPath)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if err != nil || !bytes.Equal(stored, kr.terms) {
+		return errStaleTerms
+	}
+	return nil
 }
 
 // Close seals the barrier and closes the storage under it. It is safe to

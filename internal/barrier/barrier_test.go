@@ -190,8 +190,8 @@ func TestSealDuringUpdate(t *testing.T) {
 	if !errors.Is(err, barrier.ErrSealed) {
 		t.Errorf("Update sealed midway = %v; want ErrSealed", err)
 	}
-	if ents, _ := m.List(ctx, "", "", 0); len(ents) != 1 { // only core/keyring
-		t.Errorf("storage holds %d entries; want only the keyring", len(ents))
+	if ents, _ := m.List(ctx, "", "", 0); len(ents) != 2 { // only core/keyring and its terms
+		t.Errorf("storage holds %d entries; want only the keyring and its terms", len(ents))
 	}
 }
 

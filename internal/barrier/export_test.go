@@ -44,3 +44,10 @@ func OpenForTest(b *Barrier, path string, sealed []byte) ([]byte, error) {
 	}
 	return open(kr, path, sealed)
 }
+
+// RetiredForTest reports how many replaced keyrings the barrier keeps.
+func RetiredForTest(b *Barrier) int {
+	b.krMu.Lock()
+	defer b.krMu.Unlock()
+	return len(b.retired)
+}

@@ -21,7 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/server"
 )
 
@@ -319,29 +321,36 @@ migrate-seal --nonce NONCE with their share. The switch happens, in one transact
 				return o.backup(ctx, args[0])
 			})(c, nil)
 		}}
-	restoreCmd := &cobra.Command{Use: "restore FILE", Short: "Restore a snapshot into a new, empty data dir (offline: the server must not be running on it)", Args: cobra.ExactArgs(1),
+	restoreCmd := &cobra.Command{Use: "restore FILE", Short: "Restore a snapshot into new, empty storage: a bolt data dir or a PostgreSQL database (offline: no server running on it)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return run(func(ctx context.Context) error {
-				if dataDir == "" {
-					return usageError{errors.New("--data-dir is required")}
+				cfg, err := restoreConfig(c, dataDir)
+				if err != nil {
+					return usageError{err}
 				}
 				f, err := os.Open(args[0])
 				if err != nil {
 					return err
 				}
 				defer f.Close()
-				n, err := server.Restore(ctx, dataDir, f)
+				n, err := server.Restore(ctx, cfg, f)
 				if err != nil {
 					return err
 				}
-				if o.output == "json" {
-					return json.NewEncoder(o.stdout).Encode(map[string]any{"records": n, "data_dir": dataDir})
+				where := cfg.DataDir
+				if cfg.Storage == "postgres" {
+					where = "the PostgreSQL database"
 				}
-				fmt.Fprintf(o.stdout, "Restored %d records into %s. Start the server on it and unseal it with the shares that were current when the backup was taken.\n", n, dataDir)
+				if o.output == "json" {
+					return json.NewEncoder(o.stdout).Encode(map[string]any{"records": n, "storage": cfg.Storage, "data_dir": dataDir})
+				}
+				fmt.Fprintf(o.stdout, "Restored %d records into %s. Start the server on it and unseal it with the shares that were current when the backup was taken.\n", n, where)
 				return nil
 			})(c, nil)
 		}}
-	restoreCmd.Flags().StringVar(&dataDir, "data-dir", "", "the new data dir to restore into")
+	restoreCmd.Flags().StringVar(&dataDir, "data-dir", "", "the new data dir to restore into (bolt storage)")
+	restoreCmd.Flags().String("storage", "", "storage to restore into: bolt or postgres (env ARCA_STORAGE; postgres takes its DSN from ARCA_POSTGRES_DSN or the config file)")
+	restoreCmd.Flags().String("config", "", "the server's YAML configuration file, for its storage settings (env ARCA_CONFIG)")
 
 	cmd.AddCommand(initCmd, unsealCmd, statusCmd, sealCmd, rotateCmd, rekeyCmd, migrateCmd, backupCmd, restoreCmd)
 	return cmd
@@ -547,4 +556,33 @@ func (o *operatorOpts) httpClient() (*http.Client, error) {
 		}
 	}
 	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}, nil
+}
+
+// restoreConfig is the storage a restore writes into, read as the server
+// reads its settings (flags, ARCA_* variables, the config file): bolt needs
+// --data-dir given explicitly, postgres a DSN from ARCA_POSTGRES_DSN or the
+// file.
+func restoreConfig(c *cobra.Command, dataDir string) (config.Config, error) {
+	fs := pflag.NewFlagSet("restore", pflag.ContinueOnError)
+	config.RegisterFlags(fs)
+	for _, name := range []string{"storage", "config"} {
+		if f := c.Flags().Lookup(name); f != nil && f.Changed {
+			if err := fs.Set(name, f.Value.String()); err != nil {
+				return config.Config{}, err
+			}
+		}
+	}
+	if dataDir != "" {
+		if err := fs.Set("data-dir", dataDir); err != nil {
+			return config.Config{}, err
+		}
+	}
+	cfg, err := config.Load(fs, os.Getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.Storage != "postgres" && dataDir == "" {
+		return cfg, errors.New("--data-dir is required (or --storage postgres)")
+	}
+	return cfg, nil
 }

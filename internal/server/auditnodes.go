@@ -41,15 +41,18 @@ func auditShared(b storage.Backend) *postgres.Backend {
 	return pg
 }
 
-// shipSink is the sink that copies this node's log to PostgreSQL. Its
+// shipSink is the sink that copies this node's log to PostgreSQL. A new
 // cursor starts where the table's copy of this node's chain ends (normally
-// 0, so a node that moves to shared storage ships its whole log).
+// 0, so a node that moves to shared storage ships its whole log); if the
+// database cannot say, at 0, which is always safe since storing a record
+// again keeps the stored one.
 func shipSink(ctx context.Context, pg *postgres.Backend, dir, node string, log *slog.Logger) (sink.Named, *sink.Ship, error) {
-	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	head, err := pg.AuditHead(hctx, node)
 	if err != nil {
-		return sink.Named{}, nil, err
+		log.Warn("audit: cannot read how much of this node's log PostgreSQL holds; a new copy starts from the beginning", "error", err)
+		head = 0
 	}
 	if err := sink.InitCursor(filepath.Join(dir, sinkStateDir), shipSinkName, head); err != nil {
 		return sink.Named{}, nil, err
@@ -120,25 +123,11 @@ func (x auditExport) Nodes(ctx context.Context) (string, []string, error) {
 	return x.node, slices.Compact(all), nil
 }
 
-// errEnough stops audit.ReadFrom once a page is full.
-var errEnough = errors.New("enough")
-
 func (x auditExport) Records(ctx context.Context, node string, after uint64, limit int) ([]audit.RemoteRecord, error) {
 	if node != x.node {
 		return auditRemote{x.pg}.RecordsAfter(ctx, node, after, limit)
 	}
-	var out []audit.RemoteRecord
-	err := audit.ReadFrom(x.dir, after+1, func(seq uint64, line []byte) error {
-		out = append(out, audit.RemoteRecord{Seq: seq, Line: bytes.Clone(line)})
-		if len(out) == limit {
-			return errEnough
-		}
-		return ctx.Err()
-	})
-	if errors.Is(err, errEnough) {
-		err = nil
-	}
-	return out, err
+	return audit.Export(x.dir, after, limit)
 }
 
 func (x auditExport) Checkpoints(ctx context.Context, node string, after, limit int) ([][]byte, int, error) {

@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/arca-kms/arca/internal/backup"
 	"github.com/arca-kms/arca/internal/barrier/seal"
 	"github.com/arca-kms/arca/internal/barrier/seal/shamir"
-	"github.com/arca-kms/arca/internal/storage/bolt"
+	"github.com/arca-kms/arca/internal/config"
 )
 
 // rekeyState is a rekey in progress: the new split wanted, and the current
@@ -230,18 +230,23 @@ func (c *core) opBackup(ctx context.Context, w http.ResponseWriter) error {
 	return nil
 }
 
-// Restore writes a snapshot (see internal/backup) into a new, empty data
-// dir, offline, and returns how many records it wrote. The server then
-// starts sealed on it and is unsealed as usual.
-func Restore(ctx context.Context, dataDir string, r io.Reader) (int, error) {
+// Restore writes a snapshot (see internal/backup) into the storage cfg
+// names, offline, and returns how many records it wrote: a new, empty bolt
+// data dir, or an empty PostgreSQL database (its schema is created first).
+// The snapshot's format does not depend on the backend, so a snapshot of
+// either restores into either. A server then starts sealed on it and is
+// unsealed as usual.
+func Restore(ctx context.Context, cfg config.Config, r io.Reader) (int, error) {
 	ents, err := backup.Parse(r)
 	if err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return 0, fmt.Errorf("data dir: %w", err)
+	if cfg.Storage != "postgres" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return 0, fmt.Errorf("data dir: %w", err)
+		}
 	}
-	bk, err := bolt.Open(filepath.Join(dataDir, "arca.db"), bolt.Options{})
+	bk, err := openStorage(ctx, cfg, "restore", slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 0, err
 	}

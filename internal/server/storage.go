@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/arca-kms/arca/internal/barrier"
 	"github.com/arca-kms/arca/internal/config"
 	"github.com/arca-kms/arca/internal/iam"
 	"github.com/arca-kms/arca/internal/keystore"
@@ -25,7 +27,7 @@ func openStorage(ctx context.Context, cfg config.Config, node string, log *slog.
 	case "postgres":
 		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		b, err := postgres.Open(octx, cfg.PostgresDSN, postgres.Options{Node: node, Logger: log})
+		b, err := postgres.Open(octx, cfg.PostgresDSN, postgres.Options{Node: node, Logger: log, StatementTimeout: cfg.PostgresStatementTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("storage postgres: %w", err)
 		}
@@ -108,13 +110,7 @@ func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Confi
 			case <-rctx.Done():
 				return
 			case <-reload:
-				c.mu.Lock()
-				if c.wrapper != nil {
-					if err := c.b.Unseal(rctx, c.wrapper); err != nil && rctx.Err() == nil {
-						log.Error("reloading the barrier keyring changed by another node", "err", err)
-					}
-				}
-				c.mu.Unlock()
+				c.followKeyring(rctx)
 			}
 		}
 	}()
@@ -145,4 +141,29 @@ func watchStorage(ctx context.Context, backend storage.Backend, cfg config.Confi
 func storageStale(backend storage.Backend, bound time.Duration) bool {
 	w, ok := backend.(storage.Watcher)
 	return ok && storage.Fresh(w, bound)() != nil
+}
+
+// followKeyring reloads the barrier keyring after another node changed it
+// (barrier.Refresh: only when its terms changed). When this node's seal
+// can no longer open it (another node rekeyed or migrated the seal, then
+// rotated), this node cannot follow and seals itself, so that /healthz
+// turns it out of the load balancer until it is unsealed with the current
+// shares or seal.
+func (c *core) followKeyring(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sealed() {
+		return
+	}
+	err := c.b.Refresh(ctx)
+	switch {
+	case err == nil || ctx.Err() != nil:
+	case errors.Is(err, barrier.ErrKeyringUnreadable):
+		c.log.Error("another node rotated the root keyring after a rekey or seal migration; this node's seal cannot open it, so it seals itself: unseal it again with the current shares or seal")
+		// Audited while the log is still open.
+		c.emit(ctx, OperatorEvent{Op: "seal", Detail: "sealed itself: the keyring was rotated by another node under a seal this node does not hold"}, nil)
+		c.seal()
+	default:
+		c.log.Error("reloading the barrier keyring changed by another node", "err", err)
+	}
 }

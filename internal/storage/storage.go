@@ -113,3 +113,13 @@ type Watcher interface {
 	// sees it fall behind and should stop trusting its caches.
 	Synced() time.Time
 }
+
+// Snapshotter is implemented by backends that read a consistent snapshot
+// more cheaply than through Update (PostgreSQL: a REPEATABLE READ, READ
+// ONLY transaction, which takes no predicate locks, so a long read such as
+// a backup neither fails for serialization nor makes concurrent writers
+// fail). fn sees every transaction committed before the snapshot and
+// nothing after it; it must not keep r beyond its return.
+type Snapshotter interface {
+	View(ctx context.Context, fn func(r Reader) error) error
+}

@@ -19,6 +19,9 @@ import (
 //     stopped answering, as when a partition drops packets silently.
 //   - Heal forwards again (connections stalled meanwhile resume, if their
 //     client has not given up on them).
+//   - Orphan makes every open connection silent for good, without closing
+//     it, while new ones work: a middlebox or a partition forgot them, so
+//     only a client that checks its idle connections notices.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -27,8 +30,12 @@ type Proxy struct {
 	state int // proxyOpen, proxyCut or proxyStalled
 	moved *sync.Cond
 	conns map[net.Conn]struct{}
+	links map[*link]struct{}
 	wg    sync.WaitGroup
 }
+
+// link is one forwarded connection; orphan (under Proxy.mu) silences it.
+type link struct{ orphan bool }
 
 const (
 	proxyOpen = iota
@@ -43,7 +50,7 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: s.Addr(), conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: s.Addr(), conns: map[net.Conn]struct{}{}, links: map[*link]struct{}{}}
 	p.moved = sync.NewCond(&p.mu)
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
@@ -67,6 +74,15 @@ func (p *Proxy) Stall() { p.set(proxyStalled) }
 // Heal forwards again.
 func (p *Proxy) Heal() { p.set(proxyOpen) }
 
+// Orphan silences every open connection for good; new ones work.
+func (p *Proxy) Orphan() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.links {
+		l.orphan = true
+	}
+}
+
 func (p *Proxy) set(state int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -79,12 +95,12 @@ func (p *Proxy) set(state int) {
 	p.moved.Broadcast()
 }
 
-// pass waits while the proxy is stalled and reports whether it may
-// forward (false: cut).
-func (p *Proxy) pass() bool {
+// pass waits while the proxy is stalled (or l orphaned) and reports
+// whether it may forward (false: cut).
+func (p *Proxy) pass(l *link) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.state == proxyStalled {
+	for p.state == proxyStalled || (l.orphan && p.state != proxyCut) {
 		p.moved.Wait()
 	}
 	return p.state == proxyOpen
@@ -111,7 +127,16 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) forward(c net.Conn) {
 	defer p.drop(c)
-	if !p.pass() {
+	l := &link{}
+	p.mu.Lock()
+	p.links[l] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.links, l)
+		p.mu.Unlock()
+	}()
+	if !p.pass(l) {
 		return
 	}
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
@@ -128,21 +153,22 @@ func (p *Proxy) forward(c net.Conn) {
 	p.mu.Unlock()
 	defer p.drop(up)
 	done := make(chan struct{}, 2)
-	go func() { p.pipe(up, c); done <- struct{}{} }()
-	go func() { p.pipe(c, up); done <- struct{}{} }()
+	go func() { p.pipe(l, up, c); done <- struct{}{} }()
+	go func() { p.pipe(l, c, up); done <- struct{}{} }()
 	<-done
 	c.Close()
 	up.Close()
 	<-done
 }
 
-// pipe copies src to dst, holding each chunk while the proxy is stalled.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, holding each chunk while the proxy is stalled or
+// l orphaned.
+func (p *Proxy) pipe(l *link, dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.pass() {
+			if !p.pass(l) {
 				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {

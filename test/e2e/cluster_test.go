@@ -595,16 +595,32 @@ func TestClusterSecretRetriesAfterKill(t *testing.T) {
 	}
 	c.nodes[1].kill()
 	wg.Wait()
+	// Node 0 lists: another node's last writes reach its cache within the
+	// 1 s visibility bound (invalidation through PostgreSQL), so the list
+	// is read again until it holds every acknowledged version, for up to
+	// 3 s.
 	cl := cls[0]
-	versions := map[string]int{}
-	p := sm.NewListSecretVersionIdsPaginator(cl, &sm.ListSecretVersionIdsInput{SecretId: aws.String(name), IncludeDeprecated: aws.Bool(true)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(bg())
-		if err != nil {
-			t.Fatal(err)
+	var versions map[string]int
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		versions = map[string]int{}
+		p := sm.NewListSecretVersionIdsPaginator(cl, &sm.ListSecretVersionIdsInput{SecretId: aws.String(name), IncludeDeprecated: aws.Bool(true)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(bg())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range page.Versions {
+				versions[aws.ToString(v.VersionId)]++
+			}
 		}
-		for _, v := range page.Versions {
-			versions[aws.ToString(v.VersionId)]++
+		missing := 0
+		for token := range acked {
+			if versions[token] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
 		}
 	}
 	for token, val := range acked {

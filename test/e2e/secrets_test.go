@@ -30,6 +30,9 @@ func (s *server) smClient(region, akid, secret string) *sm.Client {
 	return sm.NewFromConfig(cfg, func(o *sm.Options) {
 		o.BaseEndpoint = aws.String(s.endpoint)
 		o.Retryer = closedConnRetryer()
+		if s.sealed {
+			o.HTTPClient = s.tlsClient()
+		}
 	})
 }
 

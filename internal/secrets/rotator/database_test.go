@@ -273,7 +273,11 @@ func TestStepsRepeat(t *testing.T) {
 // TestNoOutage runs an application that logs in with AWSCURRENT in a loop
 // while rotations run, re-reading AWSCURRENT (with a bounded backoff) when a
 // login fails, as AWS recommends. No operation may fail; with alternating
-// users not even a first attempt may fail.
+// users not even a first attempt may fail, unless two rotations began
+// between its read of AWSCURRENT and its login (the second changes the
+// password the first left valid: alternating users promise only that the
+// previous version works until the next rotation, and a loaded machine
+// can stretch one login over two rotations 30 ms apart).
 func TestNoOutage(t *testing.T) {
 	for _, c := range dbCases {
 		for _, strategy := range []string{rotator.SingleUser, rotator.AlternatingUsers} {
@@ -287,8 +291,9 @@ func TestNoOutage(t *testing.T) {
 				r := newRotator(t, c, strategy)
 				ctx := context.Background()
 
-				var ops, firstFailures, failed atomic.Int64
-				var failure atomic.Value
+				var ops, firstFailures, overtaken, failed atomic.Int64
+				var rotStarted, rotDone atomic.Int64
+				var failure, firstFailure atomic.Value
 				stop := make(chan struct{})
 				var wg sync.WaitGroup
 				wg.Add(1)
@@ -304,13 +309,19 @@ func TestNoOutage(t *testing.T) {
 						ops.Add(1)
 						var err error
 						for attempt, backoff := 0, 10*time.Millisecond; attempt < 8; attempt, backoff = attempt+1, backoff*2 {
+							done := rotDone.Load()
 							v, _ := f.GetSecretValue(ctx, secretID, "", "AWSCURRENT")
 							cur := parse(t, v.SecretString)
 							if err = read(s, cur.Username, cur.Password, db); err == nil {
 								break
 							}
 							if attempt == 0 {
-								firstFailures.Add(1)
+								if rotStarted.Load()-done >= 2 {
+									overtaken.Add(1)
+								} else {
+									firstFailures.Add(1)
+									firstFailure.Store(err.Error())
+								}
 							}
 							time.Sleep(backoff)
 						}
@@ -322,14 +333,17 @@ func TestNoOutage(t *testing.T) {
 				}()
 				for i := 1; i <= 3; i++ {
 					time.Sleep(30 * time.Millisecond)
+					rotStarted.Add(1)
 					if err := rotate(ctx, r, f, secretID, fmt.Sprintf("tok-%d-0000-0000-0000-000000000000", i)); err != nil {
 						t.Errorf("rotation %d: %v", i, err)
 					}
+					rotDone.Add(1)
 				}
 				time.Sleep(30 * time.Millisecond)
 				close(stop)
 				wg.Wait()
-				t.Logf("%s/%s: %d logins during 3 rotations, %d first attempts failed and were retried, %d failed", c.name, strategy, ops.Load(), firstFailures.Load(), failed.Load())
+				t.Logf("%s/%s: %d logins during 3 rotations, %d first attempts failed and were retried (%d more overtaken by two rotations), %d failed",
+					c.name, strategy, ops.Load(), firstFailures.Load(), overtaken.Load(), failed.Load())
 				if ops.Load() < 3 {
 					t.Fatalf("only %d logins ran", ops.Load())
 				}
@@ -337,7 +351,7 @@ func TestNoOutage(t *testing.T) {
 					t.Fatalf("%d operations failed: %v", failed.Load(), failure.Load())
 				}
 				if strategy == rotator.AlternatingUsers && firstFailures.Load() != 0 {
-					t.Fatalf("alternating users: %d first attempts failed", firstFailures.Load())
+					t.Fatalf("alternating users: %d first attempts failed, e.g. %v", firstFailures.Load(), firstFailure.Load())
 				}
 			})
 		}

@@ -57,6 +57,10 @@ type Options struct {
 	// bounds each statement, not a whole transaction, so a long
 	// transaction of many quick statements is not cut short.
 	StatementTimeout time.Duration
+
+	// listenPing is how long the change listener waits for a notification
+	// before it checks its connection (default 30s); tests shorten it.
+	listenPing time.Duration
 }
 
 // Backend is the PostgreSQL storage backend. It is safe for concurrent use.
@@ -72,10 +76,12 @@ type Backend struct {
 	watchMu  sync.Mutex
 	watchers []func(storage.Change)
 	track    tracker
-	synced   atomic.Int64 // unix nanoseconds
-	pollNow  chan struct{}
-	stop     context.CancelFunc
-	done     sync.WaitGroup
+	// synced keeps time.Now's monotonic reading, so that the staleness
+	// bound holds across wall-clock steps.
+	synced  atomic.Pointer[time.Time]
+	pollNow chan struct{}
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 }
 
 // maxAttempts bounds how often Update re-runs fn after serialization
@@ -104,6 +110,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Backend, error) {
 	}
 	if o.StatementTimeout <= 0 {
 		o.StatementTimeout = 10 * time.Second
+	}
+	if o.listenPing <= 0 {
+		o.listenPing = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -245,6 +254,34 @@ func sleepJitter(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// View implements storage.Snapshotter: fn reads in one REPEATABLE READ,
+// READ ONLY transaction (as pg_dump does), which sees one snapshot and
+// takes no predicate locks, so a long read does not make concurrent
+// SERIALIZABLE writers fail.
+func (b *Backend) View(ctx context.Context, fn func(r storage.Reader) error) error {
+	if err := b.check(ctx); err != nil {
+		return err
+	}
+	var ptx pgx.Tx
+	err := b.timed(ctx, func(ctx context.Context) (err error) {
+		ptx, err = b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		return err
+	})
+	if err != nil {
+		return b.wrap(err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.StatementTimeout)
+		defer cancel()
+		ptx.Rollback(rctx) //nolint:errcheck // read only: nothing to keep
+	}()
+	t := &tx{ctx: ctx, b: b, q: ptx, written: map[string]struct{}{}}
+	if err := fn(t); err != nil {
+		return b.wrap(err)
+	}
+	return b.wrap(t.err)
 }
 
 func (b *Backend) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) error {

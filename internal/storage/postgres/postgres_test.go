@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -487,4 +488,90 @@ func TestTLS(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), srv.Password) {
 		t.Fatalf("Open with a CA that did not issue the server's certificate = %v", err)
 	}
+}
+
+// TestViewSnapshot: View reads one snapshot (a write committed while it
+// runs is not seen), refuses writes, and a write that overlaps a long View
+// commits at once, without a serialization failure.
+func TestViewSnapshot(t *testing.T) {
+	t.Parallel()
+	b := open(t, newDSN(t), Options{})
+	if err := b.Put(ctx, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	var _ storage.Snapshotter = b
+	err := b.View(ctx, func(r storage.Reader) error {
+		if v, err := r.Get(ctx, "a"); err != nil || string(v) != "1" {
+			return fmt.Errorf("Get(a) = %q, %v", v, err)
+		}
+		// Committed by another transaction while the view is open.
+		if err := b.Update(ctx, func(tx storage.Tx) error {
+			if _, err := tx.List(ctx, "", "", 0); err != nil {
+				return err
+			}
+			return tx.Put(ctx, "b", []byte("2"))
+		}); err != nil {
+			return fmt.Errorf("a write during the view: %w", err)
+		}
+		ents, err := r.List(ctx, "", "", 0)
+		if err != nil || len(ents) != 1 {
+			return fmt.Errorf("List inside the view = %d entries, %v; want only a", len(ents), err)
+		}
+		if w, ok := r.(storage.Writer); ok {
+			if err := w.Put(ctx, "c", []byte("3")); err == nil {
+				return errors.New("a write through the view succeeded")
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("View whose write failed returned nil")
+	} else if !strings.Contains(err.Error(), "read-only") {
+		t.Fatal(err)
+	}
+	if v, err := b.Get(ctx, "b"); err != nil || string(v) != "2" {
+		t.Fatalf("b after the view: %q, %v", v, err)
+	}
+	if _, err := b.Get(ctx, "c"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("c written through the view: %v", err)
+	}
+}
+
+// TestListenerOrphaned: when the listener's connection goes silent without
+// a reset (a middlebox forgot it), the listener notices within listenPing
+// plus a ping's timeout, reconnects and drops every cache, instead of
+// waiting forever while other nodes' changes go unheard. Polling is off
+// here, so only the listener can deliver.
+func TestListenerOrphaned(t *testing.T) {
+	t.Parallel()
+	srv := testdb.Postgres(t)
+	px := srv.NewProxy(t)
+	dsn := srv.DSNFor(srv.User, srv.Password, srv.NewDatabase(t))
+	b := open(t, strings.Replace(dsn, srv.Addr(), px.Addr(), 1),
+		Options{PollInterval: time.Hour, StatementTimeout: 500 * time.Millisecond, listenPing: 200 * time.Millisecond})
+	other := open(t, dsn, Options{PollInterval: time.Hour})
+	seen := make(chan storage.Change, 100)
+	b.Watch(func(c storage.Change) { seen <- c })
+	wait := func(key string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if err := other.Put(ctx, key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case c := <-seen:
+				if c.All || slices.Contains(c.Keys, key) {
+					return time.Since(start)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no change delivered for %s within 5s", key)
+			}
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the listener is up
+	wait("before")
+	px.Orphan()
+	took := wait("after")
+	t.Logf("change delivered %v after the listener's connection went silent", took.Round(time.Millisecond))
 }

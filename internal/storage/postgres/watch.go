@@ -74,7 +74,7 @@ func (b *Backend) Watch(fn func(storage.Change)) {
 }
 
 // Synced implements storage.Watcher.
-func (b *Backend) Synced() time.Time { return time.Unix(0, b.synced.Load()) }
+func (b *Backend) Synced() time.Time { return *b.synced.Load() }
 
 // deliver calls the watchers; callers hold watchMu.
 func (b *Backend) deliver(c storage.Change) {
@@ -90,7 +90,7 @@ func (b *Backend) startWatch(ctx context.Context) error {
 		return err
 	}
 	b.track = tracker{max: last, holes: map[int64]time.Time{}}
-	b.synced.Store(start.UnixNano())
+	b.synced.Store(&start)
 	wctx, cancel := context.WithCancel(context.Background())
 	b.stop = cancel
 	b.done.Add(2)
@@ -127,7 +127,19 @@ func (b *Backend) listen(ctx context.Context) {
 		}
 		first = false
 		for {
-			n, err := conn.WaitForNotification(ctx)
+			wctx, cancel := context.WithTimeout(ctx, b.opts.listenPing)
+			n, err := conn.WaitForNotification(wctx)
+			timedOut := wctx.Err() != nil && ctx.Err() == nil
+			cancel()
+			if err != nil && timedOut {
+				// Quiet for listenPing: check that the connection still
+				// answers. A partition or a middlebox may have dropped it
+				// without a reset, and LISTEN would then wait forever
+				// while notifications go elsewhere.
+				if err = b.ping(ctx, conn); err == nil {
+					continue
+				}
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					b.log.Warn("postgres change listener lost its connection", "err", b.wrap(err))
@@ -136,8 +148,18 @@ func (b *Backend) listen(ctx context.Context) {
 			}
 			b.notified(n.Payload)
 		}
-		conn.Close(context.Background())
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn.Close(cctx)
+		cancel()
 	}
+}
+
+// ping checks that the listener's connection answers within
+// StatementTimeout.
+func (b *Backend) ping(ctx context.Context, conn *pgx.Conn) error {
+	pctx, cancel := context.WithTimeout(ctx, b.opts.StatementTimeout)
+	defer cancel()
+	return conn.Ping(pctx)
 }
 
 func (b *Backend) listenConn(ctx context.Context) (*pgx.Conn, error) {
@@ -217,7 +239,7 @@ func (b *Backend) poll(ctx context.Context) {
 			b.log.Info("postgres change log readable again")
 		}
 		failing = false
-		b.synced.Store(start.UnixNano())
+		b.synced.Store(&start)
 		if time.Since(lastPrune) > time.Minute {
 			lastPrune = time.Now()
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
