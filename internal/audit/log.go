@@ -94,6 +94,13 @@ type Log struct {
 	// sync: the next sync must be an fsync, not an fdatasync, so that
 	// the size (and with it the zeros later batches overwrite) is durable.
 	syncFull bool
+	// sums are the index summaries of segment sumsSeg's API events, kept
+	// as the writer indexes them when it wrote the segment from its start
+	// (sumsFull), so that its sidecar is written from them when the log
+	// moves on instead of decoding the whole segment again.
+	sums     []summary
+	sumsSeg  int
+	sumsFull bool
 	seq      uint64
 	prevHash string
 	lastCP   uint64
@@ -195,6 +202,7 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: index: %w", err)
 	}
 	l.dseq, l.dhash = l.seq, l.prevHash
+	l.sumsSeg, l.sumsFull = l.segNum, l.segSize == 0
 	if torn != nil {
 		torn.NodeID = opts.NodeID
 		job, err := l.writeBatch([]*appendReq{{ev: torn, err: make(chan error, 1)}})
@@ -537,7 +545,13 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 				l.index.mu.Lock()
 				off := j.start
 				for i, r := range j.batch {
-					l.index.add(r.ev, j.seg, off, j.lens[i])
+					if r.ev.EventType == "AwsApiCall" {
+						s := summarize(r.ev, off, j.lens[i])
+						l.index.addSummary(j.seg, &s)
+						if j.seg == l.sumsSeg && l.sumsFull {
+							l.sums = append(l.sums, s)
+						}
+					}
 					off += int64(j.lens[i]) + 1
 				}
 				l.index.mu.Unlock()
@@ -557,7 +571,16 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 				l.cutTail(j.closeAfter, j.closeEnd)
 			}
 			j.closeAfter.Close()
-			l.saveSidecar(j.seg)
+			var sums []summary
+			if j.seg == l.sumsSeg && l.sumsFull && err == nil {
+				sums = l.sums
+				if sums == nil {
+					sums = []summary{}
+				}
+			}
+			// The segment just opened is written from its start.
+			l.sums, l.sumsSeg, l.sumsFull = nil, l.segNum, true
+			l.saveSidecar(j.seg, sums)
 		}
 	}
 	return err

@@ -232,3 +232,50 @@ func TestReadFromStopsAtZeros(t *testing.T) {
 		t.Fatalf("ReadFrom read %v; want records 1 to 5 and a stop at the zeros", got)
 	}
 }
+
+// TestSidecarFromWriterMatchesDecode: the sidecars the writer saves from
+// the summaries it indexed hold exactly what decoding the segment gives.
+func TestSidecarFromWriterMatchesDecode(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newKey(t)
+	l, err := Open(dir, key, Options{MaxSegmentBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		e := event(i)
+		e.EventID = fmt.Sprintf("%08x-0000-4000-8000-000000000000", i)
+		e.UserIdentity.UserName = fmt.Sprintf("user%d", i%4)
+		e.Resources = []Resource{{Type: "AWS::KMS::Key", ARN: fmt.Sprintf("arn:aws:kms:us-east-1:111122223333:key/k%d", i%5)}}
+		if i%7 == 0 {
+			e.EventType = "ArcaIntent" // not indexed
+		}
+		if err := l.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := segments(dir)
+	if len(segs) < 4 {
+		t.Fatalf("only %d segments", len(segs))
+	}
+	for _, n := range segs[:len(segs)-1] {
+		st, err := os.Stat(filepath.Join(dir, segmentName(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromWriter, err := readSidecar(dir, n, st)
+		if err != nil {
+			t.Fatalf("segment %d: sidecar: %v", n, err)
+		}
+		decoded, err := scanSegment(dir, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%+v", fromWriter) != fmt.Sprintf("%+v", decoded) {
+			t.Errorf("segment %d: sidecar from the writer\n%+v\ndecoded\n%+v", n, fromWriter, decoded)
+		}
+	}
+}
