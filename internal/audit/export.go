@@ -63,6 +63,11 @@ func Export(dir string, after uint64, limit int) ([]RemoteRecord, error) {
 				return nil, fmt.Errorf("audit: read %s: %w", segmentName(n), err)
 			}
 			line = bytes.TrimSuffix(line, []byte{'\n'})
+			if bytes.IndexByte(line, 0) >= 0 {
+				// A batch seen while it is written over the segment's
+				// preallocated zeros (see ReadFrom): the end for now.
+				break
+			}
 			var s struct {
 				Sequence uint64 `json:"arcaSequence"`
 				Hash     string `json:"arcaHash"`
