@@ -127,6 +127,25 @@ func TestClusterAuditLookupMerged(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// arca audit search --address shows the same merged view.
+	out, code := runArca(t, []string{"AWS_ACCESS_KEY_ID=" + rootAKID, "AWS_SECRET_ACCESS_KEY=" + rootSecret},
+		"audit", "search", "--address", a.endpoint, "--resource", *key.Arn, "--max", "100")
+	var searched []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev ctEvent
+		if json.Unmarshal([]byte(l), &ev) == nil && (ev.EventName == "Encrypt" || ev.EventName == "CreateKey") {
+			searched = append(searched, ev.EventID)
+		}
+	}
+	var wantIDs []string
+	for _, e := range got {
+		if e.EventName == "Encrypt" || e.EventName == "CreateKey" {
+			wantIDs = append(wantIDs, e.EventID)
+		}
+	}
+	if code != 0 || !slices.Equal(searched, wantIDs) {
+		t.Errorf("arca audit search --address: exit %d, %v; want %v\n%s", code, searched, wantIDs, out)
+	}
 	// The delay over several trials: Encrypt on B, then LookupEvents on A
 	// every 20 ms until the event is there.
 	var delays []time.Duration
