@@ -15,6 +15,10 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"eventVersion":"1.08","arcaSequence":1,"arcaPreviousHash":"00","arcaHash":"ab"}`+"\n"), []byte(`{"sequence":1,"hash":"ab","keyId":"x","signature":"AA=="}`+"\n"))
 	f.Add([]byte("\n\n{\n"), []byte("not json"))
 	f.Add([]byte(`{"arcaSequence":18446744073709551615,"arcaHash":"x"}`), []byte{})
+	// A preallocated zero tail, a record torn before it, and a hole.
+	f.Add([]byte("{\"arcaSequence\":1,\"arcaHash\":\"ab\"}\n\x00\x00\x00"), []byte{})
+	f.Add([]byte("{\"arcaSequence\":1,\"arcaHash\":\"ab\"}\n{\"arcaSeq\x00\x00"), []byte{})
+	f.Add([]byte("\x00\x00{\"arcaSequence\":1}\n\x00"), []byte{})
 	pub, _, _ := ed25519.GenerateKey(nil)
 	f.Fuzz(func(t *testing.T, segment, checkpoints []byte) {
 		dir := t.TempDir()

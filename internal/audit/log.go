@@ -27,12 +27,23 @@ import (
 //	checkpoints.jsonl        signed checkpoints, one per line
 //
 // A new segment starts when the current one passes MaxSegmentBytes.
+//
+// The segment being written is preallocated: the writer extends it with
+// zero bytes ahead of its records (preallocBytes at a time, made durable by
+// a full fsync) and writes each batch over those zeros, so that the batch's
+// fdatasync changes no file size and no block allocation and needs no
+// journal commit (docs/PERFORMANCE.md). A segment may therefore end in a
+// run of zero bytes, which readers treat as its end; the writer cuts the
+// tail off when it leaves the segment and when the log is closed.
 const (
 	segmentPrefix   = "segment-"
 	segmentSuffix   = ".jsonl"
 	checkpointsFile = "checkpoints.jsonl"
 	// maxBatch bounds how many events share one fsync.
 	maxBatch = 512
+	// preallocBytes is how far ahead of its records the writer extends the
+	// segment with zeros (at most MaxSegmentBytes).
+	preallocBytes = 4 << 20
 )
 
 // ErrClosed is returned by Append after Close.
@@ -77,7 +88,19 @@ type Log struct {
 	// Owned by the writer goroutine.
 	seg      *os.File
 	segNum   int
-	segSize  int64
+	segSize  int64 // where the segment's records end
+	segAlloc int64 // the segment file's size: segSize and the zeros after it
+	// syncFull is set when the segment's size changed since its last
+	// sync: the next sync must be an fsync, not an fdatasync, so that
+	// the size (and with it the zeros later batches overwrite) is durable.
+	syncFull bool
+	// sums are the index summaries of segment sumsSeg's API events, kept
+	// as the writer indexes them when it wrote the segment from its start
+	// (sumsFull), so that its sidecar is written from them when the log
+	// moves on instead of decoding the whole segment again.
+	sums     []summary
+	sumsSeg  int
+	sumsFull bool
 	seq      uint64
 	prevHash string
 	lastCP   uint64
@@ -179,6 +202,7 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: index: %w", err)
 	}
 	l.dseq, l.dhash = l.seq, l.prevHash
+	l.sumsSeg, l.sumsFull = l.segNum, l.segSize == 0
 	if torn != nil {
 		torn.NodeID = opts.NodeID
 		job, err := l.writeBatch([]*appendReq{{ev: torn, err: make(chan error, 1)}})
@@ -234,9 +258,8 @@ func (l *Log) recover() (*Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	// The last complete line is the last one ending in '\n' that parses.
-	good := bytes.LastIndexByte(data, '\n') + 1
-	tornBytes := data[good:]
+	end, good := dataEnd(data)
+	tornBytes := data[good:end]
 	body := data[:good]
 	var lastEv *Event
 	for len(body) > 0 {
@@ -248,7 +271,7 @@ func (l *Log) recover() (*Event, error) {
 		}
 		// A complete but unparsable last line is torn too (a partial
 		// write that happened to end in a newline byte).
-		tornBytes = data[i:]
+		tornBytes = data[i:end]
 		good = i
 		body = body[:i]
 	}
@@ -264,17 +287,21 @@ func (l *Log) recover() (*Event, error) {
 		l.seq, l.prevHash = lastEv.Sequence, lastEv.Hash
 	}
 	var torn *Event
-	if len(tornBytes) > 0 {
+	if good < len(data) {
+		// Cut the torn bytes and the preallocated zeros: writing resumes
+		// at good, and the first sync after Open is a full fsync.
 		if err := os.Truncate(path, int64(good)); err != nil {
 			return nil, fmt.Errorf("audit: cut torn record: %w", err)
 		}
+	}
+	if len(tornBytes) > 0 {
 		sum := sha256.Sum256(tornBytes)
 		extra, _ := json.Marshal(map[string]any{"segment": segmentName(last), "offset": good,
 			"tornBytes": len(tornBytes), "tornSha256": hex.EncodeToString(sum[:])})
 		torn = &Event{EventName: "arca:TornRecord", EventSource: "arca", AdditionalEventData: extra,
 			EventType: "ArcaServiceEvent", EventCategory: "Management"}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -283,8 +310,26 @@ func (l *Log) recover() (*Event, error) {
 		f.Close()
 		return nil, err
 	}
-	l.seg, l.segNum, l.segSize = f, last, st.Size()
+	l.seg, l.segNum, l.segSize, l.segAlloc, l.syncFull = f, last, st.Size(), st.Size(), true
 	return torn, nil
+}
+
+// dataEnd finds where the records of a segment's bytes end. end is where
+// the zero bytes of the preallocated tail begin (len(data) if there are
+// none). good is just after the last newline before end, or before the
+// first zero byte if one occurs earlier: records are JSON and never hold a
+// zero byte, so a zero before end is a hole left by a crash (a batch whose
+// pages reached the disk only in part), and neither the line it is in nor
+// anything after it was ever acknowledged (an acknowledgement needs a sync
+// covering every page up to its record). The bytes between good and end,
+// if any, are torn.
+func dataEnd(data []byte) (end, good int) {
+	end = len(bytes.TrimRight(data, "\x00"))
+	upto := end
+	if h := bytes.IndexByte(data[:end], 0); h >= 0 {
+		upto = h
+	}
+	return end, bytes.LastIndexByte(data[:upto], '\n') + 1
 }
 
 func lastEventOf(path string) (*Event, error) {
@@ -311,11 +356,11 @@ const maxLine = 4 << 20
 // openSegment makes segment n the one written. The previous segment's file
 // is not closed here: syncJobs closes it once its last batch is synced.
 func (l *Log) openSegment(n int) error {
-	f, err := os.OpenFile(filepath.Join(l.dir, segmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(filepath.Join(l.dir, segmentName(n)), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	l.seg, l.segNum, l.segSize = f, n, 0
+	l.seg, l.segNum, l.segSize, l.segAlloc, l.syncFull = f, n, 0, 0, true
 	// The new file's directory entry must be durable before events in it
 	// are acknowledged.
 	return syncDir(l.dir)
@@ -424,14 +469,18 @@ func (l *Log) run() {
 type syncJob struct {
 	batch []*appendReq
 	f     *os.File // the file written
-	// closeAfter is a segment file the writer has left: closed once synced.
+	// closeAfter is a segment file the writer has left: cut to closeEnd
+	// (its preallocated zeros dropped) and closed once synced.
 	closeAfter *os.File
-	seg        int
-	start      int64
-	lens       []int
-	buf        []byte
-	seq        uint64 // the batch's last record
-	hash       string
+	closeEnd   int64
+	// full: the sync must be an fsync (the file's size changed).
+	full  bool
+	seg   int
+	start int64
+	lens  []int
+	buf   []byte
+	seq   uint64 // the batch's last record
+	hash  string
 }
 
 // submit writes a batch, fsyncs it and acknowledges it (group commit: one
@@ -479,7 +528,7 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 			if j.f == last {
 				continue
 			}
-			if e := j.f.Sync(); e != nil {
+			if e := syncFile(j.f, j.full); e != nil {
 				err = fmt.Errorf("audit: fsync: %w", e)
 				l.dmu.Lock()
 				l.brokeErr = err
@@ -496,7 +545,13 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 				l.index.mu.Lock()
 				off := j.start
 				for i, r := range j.batch {
-					l.index.add(r.ev, j.seg, off, j.lens[i])
+					if r.ev.EventType == "AwsApiCall" {
+						s := summarize(r.ev, off, j.lens[i])
+						l.index.addSummary(j.seg, &s)
+						if j.seg == l.sumsSeg && l.sumsFull {
+							l.sums = append(l.sums, s)
+						}
+					}
 					off += int64(j.lens[i]) + 1
 				}
 				l.index.mu.Unlock()
@@ -512,8 +567,20 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 			r.err <- err
 		}
 		if j.closeAfter != nil {
+			if err == nil {
+				l.cutTail(j.closeAfter, j.closeEnd)
+			}
 			j.closeAfter.Close()
-			l.saveSidecar(j.seg)
+			var sums []summary
+			if j.seg == l.sumsSeg && l.sumsFull && err == nil {
+				sums = l.sums
+				if sums == nil {
+					sums = []summary{}
+				}
+			}
+			// The segment just opened is written from its start.
+			l.sums, l.sumsSeg, l.sumsFull = nil, l.segNum, true
+			l.saveSidecar(j.seg, sums)
 		}
 	}
 	return err
@@ -595,21 +662,63 @@ func (l *Log) writeBatch(batch []*appendReq) (*syncJob, error) {
 	}
 	l.wbuf, l.wlens = buf, lens
 	start := l.segSize
-	if _, err := l.seg.Write(buf); err != nil {
+	end := start + int64(len(buf))
+	if err := l.writeAt(buf, start, end); err != nil {
+		// Cut back to the last batch and let the next sync be a full one.
 		l.seg.Truncate(start)
+		l.segAlloc, l.syncFull = start, true
 		return nil, fmt.Errorf("audit: write: %w", err)
 	}
 	job := &l.wjob
-	*job = syncJob{batch: batch, f: l.seg, seg: l.segNum, start: start, lens: lens, buf: buf, seq: seq, hash: prev}
-	l.seq, l.prevHash, l.segSize = seq, prev, start+int64(len(buf))
+	*job = syncJob{batch: batch, f: l.seg, seg: l.segNum, start: start, lens: lens, buf: buf, seq: seq, hash: prev, full: l.syncFull}
+	l.seq, l.prevHash, l.segSize, l.syncFull = seq, prev, end, false
 	if l.segSize >= l.opts.MaxSegmentBytes {
 		if err := l.openSegment(l.segNum + 1); err != nil {
 			l.log.Error("audit: cannot start a new segment; continuing in the current one", "error", err)
 		} else {
-			job.closeAfter = job.f
+			job.closeAfter, job.closeEnd = job.f, end
 		}
 	}
 	return job, nil
+}
+
+// zeros is what the writer preallocates segments with.
+var zeros = make([]byte, 64<<10)
+
+// writeAt writes a batch's lines at start, over the preallocated zeros. A
+// batch that reaches past them first extends the file with its own bytes
+// and then zeros up to preallocBytes beyond its end, and marks the next
+// sync as a full fsync.
+func (l *Log) writeAt(buf []byte, start, end int64) error {
+	if _, err := l.seg.WriteAt(buf, start); err != nil {
+		return err
+	}
+	if end <= l.segAlloc {
+		return nil
+	}
+	alloc := end + min(preallocBytes, l.opts.MaxSegmentBytes)
+	for off := end; off < alloc; {
+		n, err := l.seg.WriteAt(zeros[:min(int64(len(zeros)), alloc-off)], off)
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	l.segAlloc, l.syncFull = alloc, true
+	return nil
+}
+
+// cutTail drops a segment's preallocated zeros once the writer has left
+// it (or at Close), so that finished segments hold only records. A failure
+// only leaves the zeros, which readers skip.
+func (l *Log) cutTail(f *os.File, end int64) {
+	if err := f.Truncate(end); err != nil {
+		l.log.Warn("audit: cannot cut a segment's preallocated tail", "file", f.Name(), "error", err)
+		return
+	}
+	if err := f.Sync(); err != nil {
+		l.log.Warn("audit: cannot sync a segment's cut tail", "file", f.Name(), "error", err)
+	}
 }
 
 // hashTail closes an event's encoding after its hash.
@@ -685,6 +794,9 @@ func (l *Log) Close() error {
 		close(l.done)
 		l.wg.Wait()
 		l.closeErr = l.checkpoint()
+		if l.broken() == nil {
+			l.cutTail(l.seg, l.segSize)
+		}
 		if err := l.seg.Close(); err != nil && l.closeErr == nil {
 			l.closeErr = err
 		}

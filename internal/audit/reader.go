@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,6 +100,13 @@ func readSegment(path string, from uint64, fn func(uint64, []byte) error) error 
 			return fmt.Errorf("audit: read %s: %w", filepath.Base(path), err)
 		}
 		line = line[:len(line)-1]
+		if bytes.IndexByte(line, 0) >= 0 {
+			// Records hold no zero byte: this is a batch being written
+			// over the preallocated zeros right now (seen before all its
+			// bytes), or a hole a crash left. Nothing after it is durable
+			// yet; a later call reads it whole.
+			return nil
+		}
 		var s seqOnly
 		if json.Unmarshal(line, &s) != nil || s.Sequence < from {
 			continue

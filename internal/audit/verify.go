@@ -310,7 +310,9 @@ func verifyCheckpoints(dir string, keys []ed25519.PublicKey, hashes map[uint64]s
 }
 
 // eachLine calls fn for every line of the file (1-based numbers), telling
-// whether the line ended with a newline.
+// whether the line ended with a newline. The zero bytes that end a segment
+// being written (its preallocated tail, see log.go) are not a line; a
+// record cut short before them is, unterminated.
 func eachLine(path string, fn func(ln int, line []byte, terminated bool)) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -320,6 +322,9 @@ func eachLine(path string, fn func(ln int, line []byte, terminated bool)) error 
 	r := bufio.NewReaderSize(f, 64<<10)
 	for ln := 1; ; ln++ {
 		line, err := r.ReadBytes('\n')
+		if err != nil {
+			line = bytes.TrimRight(line, "\x00")
+		}
 		if len(line) > 0 {
 			terminated := line[len(line)-1] == '\n'
 			fn(ln, bytes.TrimSuffix(line, []byte{'\n'}), terminated)

@@ -127,6 +127,16 @@ func (sealedError) Error() string { return "barrier: sealed" }
 // Sealed reports that the barrier is sealed (see svcerr.InternalError).
 func (sealedError) Sealed() bool { return true }
 
+// unreadableError is ErrKeyringUnreadable's type.
+type unreadableError struct{}
+
+func (unreadableError) Error() string {
+	return "barrier: the keyring stored by another node cannot be opened with this node's seal"
+}
+
+// Sealed reports that this node must be unsealed again (svcerr.InternalError).
+func (unreadableError) Sealed() bool { return true }
+
 var (
 	// ErrSealed is returned by every data call while the keyring is not
 	// loaded (before Initialize or Unseal, and after Seal). Its Sealed
@@ -149,8 +159,9 @@ var (
 	// process stored a keyring with new terms that this barrier's wrapper
 	// cannot open: that process rekeyed or migrated the seal, then
 	// rotated. This process can no longer follow and must be unsealed
-	// again with the current seal.
-	ErrKeyringUnreadable = errors.New("barrier: the keyring stored by another node cannot be opened with this node's seal")
+	// again with the current seal; it reports Sealed() like ErrSealed, so
+	// a request that meets it is answered as retryable elsewhere.
+	ErrKeyringUnreadable error = unreadableError{}
 )
 
 // SealConfigPath is where the seal-config record is stored, unencrypted.

@@ -213,6 +213,11 @@ func TestSharedRekeyElsewhere(t *testing.T) {
 	if !errors.Is(err, barrier.ErrKeyringUnreadable) {
 		t.Fatalf("B Put after A's rekey and rotation = %v; want ErrKeyringUnreadable", err)
 	}
+	// Services answer it as a retryable "sealed" (svcerr.InternalError).
+	var sealed interface{ Sealed() bool }
+	if !errors.As(err, &sealed) || !sealed.Sealed() {
+		t.Errorf("%v does not report Sealed()", err)
+	}
 	if _, err := m.Get(ctx, "after-rotate"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("B's refused write is in storage: %v", err)
 	}

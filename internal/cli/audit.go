@@ -425,7 +425,8 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 }
 
 func auditSearchCmd(stdout io.Writer) *cobra.Command {
-	var attr, value, account, from, to string
+	var attr, value, account, from, to, region string
+	o := &operatorOpts{}
 	var max int
 	var eventName, user, resource, source, akid, eventID, rtype string
 	cmd := &cobra.Command{
@@ -434,7 +435,11 @@ func auditSearchCmd(stdout io.Writer) *cobra.Command {
 		Long: `Find events offline, as CloudTrail's LookupEvents would: by at most one of
 --event-name, --user, --resource (ARN), --resource-type, --event-source,
 --access-key-id or --event-id, within --from/--to, newest first, as JSON
-lines. --account limits the results to one account.`,
+lines. --account limits the results to one account.
+
+With --address it asks a running server instead (CloudTrail LookupEvents,
+signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): the caller's
+account's events of every node, merged newest first.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set := 0
@@ -456,6 +461,12 @@ lines. --account limits the results to one account.`,
 			t, err := parseTime("to", to)
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("address") {
+				if len(args) > 0 || account != "" {
+					return usageError{errors.New("search: --address asks a server (the caller's account's events of every node); give no DIR or --account")}
+				}
+				return searchOnline(cmd.Context(), o, region, attr, value, f, t, max, stdout)
 			}
 			ix, err := audit.OpenIndex(auditDir(args))
 			if err != nil {
@@ -484,5 +495,9 @@ lines. --account limits the results to one account.`,
 	fl.StringVar(&from, "from", "", "events from this time (RFC 3339)")
 	fl.StringVar(&to, "to", "", "events up to this time (RFC 3339)")
 	fl.IntVar(&max, "max", 50, "how many events")
+	fl.StringVar(&o.address, "address", envOr("ARCA_ADDR", "https://127.0.0.1:4599"), "search through this running server (env ARCA_ADDR) instead of DIR")
+	fl.StringVar(&region, "region", envOr("AWS_REGION", "us-east-1"), "signing region (with --address)")
+	fl.StringVar(&o.caCert, "ca-cert", os.Getenv("ARCA_CACERT"), "PEM file of the CA (or self-signed certificate) to trust (env ARCA_CACERT)")
+	fl.StringVar(&o.fingerprint, "tls-fingerprint", os.Getenv("ARCA_TLS_FINGERPRINT"), "pin the server certificate by its SHA-256 (hex) (env ARCA_TLS_FINGERPRINT)")
 	return cmd
 }

@@ -218,3 +218,49 @@ func fatalCount(rep *audit.Report) int {
 	}
 	return n
 }
+
+// searchOnline is `arca audit search --address`: LookupEvents, paged up to
+// max events, each printed as its CloudTrail record (a JSON line).
+func searchOnline(ctx context.Context, o *operatorOpts, region, attr, value string, from, to time.Time, max int, stdout io.Writer) error {
+	creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+		return usageError{errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")}
+	}
+	hc, err := o.httpClient()
+	if err != nil {
+		return err
+	}
+	r := &remoteVerify{address: o.address, region: region, creds: creds, hc: hc}
+	in := map[string]any{}
+	if attr != "" {
+		in["LookupAttributes"] = []map[string]string{{"AttributeKey": attr, "AttributeValue": value}}
+	}
+	if !from.IsZero() {
+		in["StartTime"] = from.Unix()
+	}
+	if !to.IsZero() {
+		in["EndTime"] = to.Unix()
+	}
+	for n := 0; n < max; {
+		in["MaxResults"] = min(50, max-n)
+		var out struct {
+			Events []struct {
+				CloudTrailEvent string
+			}
+			NextToken string
+		}
+		if err := r.call(ctx, "LookupEvents", in, &out); err != nil {
+			return err
+		}
+		for _, e := range out.Events {
+			fmt.Fprintf(stdout, "%s\n", e.CloudTrailEvent)
+		}
+		n += len(out.Events)
+		if out.NextToken == "" || len(out.Events) == 0 {
+			break
+		}
+		in["NextToken"] = out.NextToken
+	}
+	return nil
+}

@@ -51,8 +51,12 @@ type Config struct {
 	// MaxStaleness bounds how long a node sharing storage with others keeps
 	// serving from its caches while it cannot confirm that it has seen
 	// every other node's changes (it is cut off from the database); past
-	// it, key operations fail with a retryable error.
+	// it, everything served from a cache fails with a retryable error.
 	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// PostgresStatementTimeout bounds one PostgreSQL statement, so that a
+	// silent partition (packets dropped, nothing closed) fails requests
+	// with a retryable error instead of hanging them.
+	PostgresStatementTimeout time.Duration `yaml:"postgres_statement_timeout"`
 	// Seal is the seal type outside dev mode: shamir (the default), or an
 	// auto-unseal seal.
 	Seal string `yaml:"seal"`
@@ -160,6 +164,8 @@ func Defaults() Config {
 		SchedulerInterval: time.Minute,
 		MaxStaleness:      30 * time.Second,
 
+		PostgresStatementTimeout: 10 * time.Second,
+
 		Audit:                   true,
 		AuditCheckpointInterval: time.Minute,
 		PostureAccessKeyMaxAge:  Duration(90 * 24 * time.Hour),
@@ -222,9 +228,12 @@ var fields = []field{
 	{"scheduler-interval", "ARCA_SCHEDULER_INTERVAL", "how often due rotations and deletions are performed",
 		func(c *Config, v string) (err error) { c.SchedulerInterval, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.SchedulerInterval.String() }},
-	{"max-staleness", "ARCA_MAX_STALENESS", "with shared storage: refuse key operations after this long without sight of other nodes' changes",
+	{"max-staleness", "ARCA_MAX_STALENESS", "with shared storage: refuse what caches would serve after this long without sight of other nodes' changes",
 		func(c *Config, v string) (err error) { c.MaxStaleness, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.MaxStaleness.String() }},
+	{"postgres-statement-timeout", "ARCA_POSTGRES_STATEMENT_TIMEOUT", "with postgres: fail one statement (retryably) after this long",
+		func(c *Config, v string) (err error) { c.PostgresStatementTimeout, err = time.ParseDuration(v); return },
+		func(c Config) string { return c.PostgresStatementTimeout.String() }},
 	{"log-level", "ARCA_LOG_LEVEL", "log level: debug, info, warn, error",
 		func(c *Config, v string) error { c.LogLevel = v; return nil },
 		func(c Config) string { return c.LogLevel }},
@@ -382,6 +391,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxStaleness < time.Second {
 		errs = append(errs, fmt.Errorf("max_staleness %v: want at least 1s", c.MaxStaleness))
+	}
+	if c.PostgresStatementTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("postgres_statement_timeout %v: want at least 1s", c.PostgresStatementTimeout))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -206,4 +206,23 @@ func TestPostgresDSN(t *testing.T) {
 	if _, err := load(t, []string{"--storage", "mysql"}, nil); err == nil {
 		t.Error("an unknown storage backend was accepted")
 	}
+	// The statement timeout: default, YAML, then environment, then flag.
+	file = writeFile(t, "postgres_statement_timeout: 4s\n")
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{nil, nil, 10 * time.Second},
+		{[]string{"--config", file}, nil, 4 * time.Second},
+		{[]string{"--config", file}, map[string]string{"ARCA_POSTGRES_STATEMENT_TIMEOUT": "5s"}, 5 * time.Second},
+		{[]string{"--config", file, "--postgres-statement-timeout", "6s"}, map[string]string{"ARCA_POSTGRES_STATEMENT_TIMEOUT": "5s"}, 6 * time.Second},
+	} {
+		if c, err := load(t, tc.args, tc.env); err != nil || c.PostgresStatementTimeout != tc.want {
+			t.Errorf("%v %v: statement timeout %v, %v; want %v", tc.args, tc.env, c.PostgresStatementTimeout, err, tc.want)
+		}
+	}
+	if _, err := load(t, []string{"--postgres-statement-timeout", "100ms"}, nil); err == nil || !strings.Contains(err.Error(), "postgres_statement_timeout") {
+		t.Errorf("a 100ms statement timeout = %v; want refused", err)
+	}
 }

@@ -123,25 +123,11 @@ func (x auditExport) Nodes(ctx context.Context) (string, []string, error) {
 	return x.node, slices.Compact(all), nil
 }
 
-// errEnough stops audit.ReadFrom once a page is full.
-var errEnough = errors.New("enough")
-
 func (x auditExport) Records(ctx context.Context, node string, after uint64, limit int) ([]audit.RemoteRecord, error) {
 	if node != x.node {
 		return auditRemote{x.pg}.RecordsAfter(ctx, node, after, limit)
 	}
-	var out []audit.RemoteRecord
-	err := audit.ReadFrom(x.dir, after+1, func(seq uint64, line []byte) error {
-		out = append(out, audit.RemoteRecord{Seq: seq, Line: bytes.Clone(line)})
-		if len(out) == limit {
-			return errEnough
-		}
-		return ctx.Err()
-	})
-	if errors.Is(err, errEnough) {
-		err = nil
-	}
-	return out, err
+	return audit.Export(x.dir, after, limit)
 }
 
 func (x auditExport) Checkpoints(ctx context.Context, node string, after, limit int) ([][]byte, int, error) {

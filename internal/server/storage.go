@@ -27,7 +27,7 @@ func openStorage(ctx context.Context, cfg config.Config, node string, log *slog.
 	case "postgres":
 		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		b, err := postgres.Open(octx, cfg.PostgresDSN, postgres.Options{Node: node, Logger: log})
+		b, err := postgres.Open(octx, cfg.PostgresDSN, postgres.Options{Node: node, Logger: log, StatementTimeout: cfg.PostgresStatementTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("storage postgres: %w", err)
 		}

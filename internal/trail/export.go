@@ -20,7 +20,9 @@ const ActExportAuditLog = "cloudtrail:ArcaExportAuditLog"
 type Exporter interface {
 	// Nodes returns this node's ID and every node's, sorted.
 	Nodes(ctx context.Context) (self string, all []string, err error)
-	// Records returns up to limit of node's records after sequence after.
+	// Records returns up to limit of node's records after sequence after;
+	// lines of the node's files that are not records may come among them,
+	// with Seq 0, and do not count towards limit.
 	Records(ctx context.Context, node string, after uint64, limit int) ([]audit.RemoteRecord, error)
 	// Checkpoints returns up to limit of node's checkpoint lines after line
 	// number after, and the number of the first returned.
@@ -121,11 +123,17 @@ func (s *Service) ArcaExportAuditLog(ctx context.Context, c *auth.Caller, in *Ar
 		if err != nil {
 			return nil, svcerr.InternalError(err)
 		}
+		// Lines that are not records (Seq 0) come with the page they
+		// stand in; only records count towards the limit.
+		n, last := 0, uint64(0)
 		for _, r := range recs {
 			out.Lines = append(out.Lines, string(r.Line))
+			if r.Seq > 0 {
+				n, last = n+1, r.Seq
+			}
 		}
-		if len(recs) == limit {
-			out.NextToken = exportToken(node, part, recs[len(recs)-1].Seq)
+		if n == limit {
+			out.NextToken = exportToken(node, part, last)
 		}
 	case PartCheckpoints:
 		if after > 1<<31 {

@@ -127,6 +127,25 @@ func TestClusterAuditLookupMerged(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// arca audit search --address shows the same merged view.
+	out, code := runArca(t, []string{"AWS_ACCESS_KEY_ID=" + rootAKID, "AWS_SECRET_ACCESS_KEY=" + rootSecret},
+		"audit", "search", "--address", a.endpoint, "--resource", *key.Arn, "--max", "100")
+	var searched []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev ctEvent
+		if json.Unmarshal([]byte(l), &ev) == nil && (ev.EventName == "Encrypt" || ev.EventName == "CreateKey") {
+			searched = append(searched, ev.EventID)
+		}
+	}
+	var wantIDs []string
+	for _, e := range got {
+		if e.EventName == "Encrypt" || e.EventName == "CreateKey" {
+			wantIDs = append(wantIDs, e.EventID)
+		}
+	}
+	if code != 0 || !slices.Equal(searched, wantIDs) {
+		t.Errorf("arca audit search --address: exit %d, %v; want %v\n%s", code, searched, wantIDs, out)
+	}
 	// The delay over several trials: Encrypt on B, then LookupEvents on A
 	// every 20 ms until the event is there.
 	var delays []time.Duration
@@ -271,6 +290,33 @@ func TestAuditVerifyOnlineSingleNode(t *testing.T) {
 	out, code = runArca(t, env, "audit", "verify", "--address", s.endpoint, "--node", "nope")
 	if code == 0 || !strings.Contains(out, "ResourceNotFoundException") {
 		t.Fatalf("verify --node nope: exit %d\n%s", code, out)
+	}
+	// The node's own files are exported as they are: a record changed and
+	// a garbage line put in while it was stopped are reported online as
+	// offline.
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(s.dataDir, "audit", "segment-00000001.jsonl")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if len(lines) < 3 || !strings.Contains(lines[1], `"arcaSequence":2,`) {
+		t.Fatalf("segment: %d lines, second %q", len(lines), lines[1])
+	}
+	lines[1] = strings.Replace(lines[1], `"awsRegion":"us-east-1"`, `"awsRegion":"eu-west-1"`, 1)
+	lines = slices.Insert(lines, 2, "garbage\n")
+	if err := os.WriteFile(seg, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	out, code = runArca(t, env, "audit", "verify", "--address", s.endpoint)
+	for _, want := range []string{"ERROR modified: (record 2)", "ERROR torn: exported line 3: not a record", ": FAILED: 2 problem(s)"} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Fatalf("verify --address after changing the files: exit %d; want %q\n%s", code, want, out)
+		}
 	}
 	// Without credentials of the operator account: refused.
 	out, code = runArca(t, []string{"AWS_ACCESS_KEY_ID=AKIAARCAE2ENOSUCHKEY", "AWS_SECRET_ACCESS_KEY=" + rootSecret}, "audit", "verify", "--address", s.endpoint)

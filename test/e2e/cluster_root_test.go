@@ -254,8 +254,9 @@ func TestClusterRotateRoot(t *testing.T) {
 }
 
 // TestClusterBackupRestore: `arca operator backup` from a running
-// PostgreSQL-backed node, restored into a fresh PostgreSQL database and
-// into a bolt data dir; nodes started on each unseal with the shares and
+// PostgreSQL-backed node (writes going on), restored into a fresh
+// PostgreSQL database and into a bolt data dir, and pg_dump/pg_restore of
+// the same moment; nodes started on each unseal with the shares and
 // decrypt the old ciphertexts and read the secrets. The snapshot holds no
 // plaintext: no data key, secret value, share or root key.
 func TestClusterBackupRestore(t *testing.T) {
@@ -305,6 +306,17 @@ func TestClusterBackupRestore(t *testing.T) {
 	mustOK(t, a.operator(t, &in, "", nil, "backup", file), "backup from the PostgreSQL node")
 	close(stop)
 	t.Logf("%d keys created on the node while it was backed up", <-writerDone)
+	// PostgreSQL's own logical backup of the same moment, for comparison.
+	dump := filepath.Join(t.TempDir(), "arca.dump")
+	pgTool := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join("/usr/lib/postgresql/15/bin", name), args...)
+		cmd.Env = cleanEnv()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+	}
+	pgTool("pg_dump", "-Fc", "-f", dump, "--dbname="+dsn)
 	// Written after the backup: not in it.
 	after := createKey(t, ca, nil)
 
@@ -361,6 +373,11 @@ func TestClusterBackupRestore(t *testing.T) {
 			t.Fatalf("restored node's /healthz: %d %s; want 503 sealed", code, st)
 		}
 		check(t, r)
+	})
+	t.Run("PgDumpPgRestore", func(t *testing.T) {
+		dsn3 := db.DSNFor(db.User, db.Password, db.NewDatabase(t))
+		pgTool("pg_restore", "--no-owner", "--dbname="+dsn3, dump)
+		check(t, startSealedNode(t, dsn3))
 	})
 	t.Run("IntoBolt", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "restored")
