@@ -57,9 +57,14 @@ func shipSink(ctx context.Context, pg *postgres.Backend, dir, node string, log *
 	if err := sink.InitCursor(filepath.Join(dir, sinkStateDir), shipSinkName, head); err != nil {
 		return sink.Named{}, nil, err
 	}
+	cps, err := pg.AuditCheckpointHead(hctx, node)
+	if err != nil {
+		cps = 0 // send them all again: stored lines are kept as they are
+	}
 	s := sink.NewShip(sink.ShipOptions{
-		LogDir: dir,
-		Logger: log,
+		LogDir:             dir,
+		Logger:             log,
+		CheckpointsShipped: cps,
 		Records: func(ctx context.Context, recs []sink.Record) error {
 			rs := make([]postgres.AuditRecord, len(recs))
 			for i, r := range recs {

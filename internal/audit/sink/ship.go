@@ -1,11 +1,13 @@
 package sink
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,7 +33,10 @@ type ShipOptions struct {
 	// Interval is how often checkpoints and the anchor are shipped even
 	// without new records (default 5s).
 	Interval time.Duration
-	Logger   *slog.Logger
+	// CheckpointsShipped is how many checkpoint lines the store already
+	// holds (they are not sent again).
+	CheckpointsShipped int
+	Logger             *slog.Logger
 }
 
 // Ship copies the log verbatim to a store several nodes share (the
@@ -44,7 +49,8 @@ type Ship struct {
 
 	mu      sync.Mutex
 	cpLines int    // checkpoint lines shipped
-	cpSize  int64  // the size of checkpoints.jsonl when they were read
+	cpRead  int    // checkpoint lines read (cpSize bytes)
+	cpSize  int64  // the bytes of checkpoints.jsonl read, whole lines
 	anchor  []byte // the anchor last shipped
 }
 
@@ -56,7 +62,7 @@ func NewShip(o ShipOptions) *Ship {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Ship{o: o}
+	return &Ship{o: o, cpLines: o.CheckpointsShipped}
 }
 
 // Deliver stores recs in one transaction, then whatever checkpoints and
@@ -96,39 +102,64 @@ func (s *Ship) Sync(ctx context.Context) error {
 
 func (s *Ship) syncCheckpoints(ctx context.Context) error {
 	path := filepath.Join(s.o.LogDir, "checkpoints.jsonl")
-	st, err := os.Stat(path)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if st.Size() == s.cpSize {
-		return nil
-	}
-	data, err := os.ReadFile(path)
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	// Only complete lines: the last may still be being written.
-	data = data[:bytes.LastIndexByte(data, '\n')+1]
-	lines := bytes.SplitAfter(data, []byte{'\n'})
-	var todo [][]byte
-	for i, l := range lines {
-		if i < s.cpLines || len(l) == 0 {
-			continue
-		}
-		todo = append(todo, bytes.TrimSuffix(l, []byte{'\n'}))
+	if st.Size() < s.cpSize {
+		// Not the file that was read (replaced): count its lines again.
+		s.cpSize, s.cpRead = 0, 0
 	}
-	for len(todo) > 0 {
-		n := min(len(todo), 1000)
-		if err := s.o.Checkpoints(ctx, s.cpLines+1, todo[:n]); err != nil {
+	if st.Size() == s.cpSize {
+		return nil
+	}
+	// The file only grows: read what follows the lines already read.
+	if _, err := f.Seek(s.cpSize, io.SeekStart); err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	var todo [][]byte
+	flush := func() error {
+		if len(todo) == 0 {
+			return nil
+		}
+		if err := s.o.Checkpoints(ctx, s.cpLines+1, todo); err != nil {
 			return err
 		}
-		s.cpLines += n
-		todo = todo[n:]
+		s.cpLines += len(todo)
+		todo = todo[:0]
+		return nil
 	}
-	s.cpSize = int64(len(data))
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			break // the end, or a last line still being written
+		}
+		s.cpSize += int64(len(line))
+		s.cpRead++
+		if s.cpRead <= s.cpLines {
+			continue // shipped before this process started (Shipped)
+		}
+		todo = append(todo, bytes.TrimSuffix(line, []byte{'\n'}))
+		if len(todo) == 1000 {
+			if err := flush(); err != nil {
+				s.cpSize, s.cpRead = 0, 0 // read again from the start next time
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		s.cpSize, s.cpRead = 0, 0
+		return err
+	}
 	return nil
 }
 

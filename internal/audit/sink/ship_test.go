@@ -129,6 +129,28 @@ func TestShipCopiesTheLogVerbatim(t *testing.T) {
 	if len(store.cps) != len(lines) || !bytes.Equal(store.cps[len(lines)], lines[len(lines)-1]) {
 		t.Errorf("checkpoints shipped: %d; the file has %d", len(store.cps), len(lines))
 	}
+	// More checkpoints; a new Ship told the store holds all but the last
+	// sends only that one.
+	f, _ := os.OpenFile(filepath.Join(dir, "checkpoints.jsonl"), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("{\"x\":1}\n{\"x\":2}\n")
+	f.Close()
+	cps, _ = os.ReadFile(filepath.Join(dir, "checkpoints.jsonl"))
+	lines = bytes.Split(bytes.TrimSuffix(cps, []byte{'\n'}), []byte{'\n'})
+	if err := ship.Sync(context.Background()); err != nil || len(store.cps) != len(lines) {
+		t.Fatalf("appended checkpoints: %d shipped of %d, %v", len(store.cps), len(lines), err)
+	}
+	store.mu.Lock()
+	delete(store.cps, len(lines))
+	store.cps[1] = []byte("kept")
+	store.mu.Unlock()
+	o := store.opts(dir)
+	o.CheckpointsShipped = len(lines) - 1
+	if err := NewShip(o).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(store.cps) != len(lines) || !bytes.Equal(store.cps[len(lines)], lines[len(lines)-1]) || string(store.cps[1]) != "kept" {
+		t.Errorf("after a restart: checkpoints %v", store.cps)
+	}
 	// An anchor ships, and drops the records it covers.
 	os.WriteFile(filepath.Join(dir, "anchor.json"), []byte(`{"sequence":100}`), 0o600)
 	if err := ship.Sync(context.Background()); err != nil {

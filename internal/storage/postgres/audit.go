@@ -193,3 +193,14 @@ func (b *Backend) AuditAnchor(ctx context.Context, node string) ([]byte, error) 
 	}
 	return a, b.wrap(err)
 }
+
+// AuditCheckpointHead is the highest checkpoint line number shipped by
+// node (0: none).
+func (b *Backend) AuditCheckpointHead(ctx context.Context, node string) (int, error) {
+	if err := b.check(ctx); err != nil {
+		return 0, err
+	}
+	var n int32
+	err := b.pool.QueryRow(ctx, `SELECT coalesce(max(line_no), 0) FROM arca_audit_checkpoints WHERE node_id = $1`, node).Scan(&n)
+	return int(n), b.wrap(err)
+}

@@ -39,6 +39,9 @@ func TestAuditTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.ShipAuditCheckpoints(ctx, "n1", 2, [][]byte{[]byte("c2"), []byte("c3")})
+	if n, err := b.AuditCheckpointHead(ctx, "n1"); err != nil || n != 3 {
+		t.Fatalf("AuditCheckpointHead = %d, %v", n, err)
+	}
 	cps, first, err := b.AuditCheckpoints(ctx, "n1", 1, 10)
 	if err != nil || first != 2 || len(cps) != 2 || string(cps[1]) != "c3" {
 		t.Fatalf("AuditCheckpoints = %q from %d, %v", cps, first, err)
