@@ -343,6 +343,9 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 	}
 	// The last n events: read segments from the newest back until enough.
 	var last [][]byte
+	// off is where -f goes on: the end of the records of the newest
+	// segment as read here, so that nothing appended meanwhile is missed.
+	off := int64(-1)
 	for i := len(segs) - 1; i >= 0 && len(last) < n; i-- {
 		b, err := os.ReadFile(segs[i])
 		if err != nil {
@@ -351,6 +354,12 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 		var lines [][]byte
 		// The segment being written ends in preallocated zeros.
 		b = bytes.TrimRight(b, "\x00")
+		if i == len(segs)-1 {
+			// Whole lines only: a last line still being written is
+			// printed by -f once it is.
+			b = b[:bytes.LastIndexByte(b, '\n')+1]
+			off = int64(len(b))
+		}
 		for _, l := range bytes.Split(b, []byte{'\n'}) {
 			if len(l) > 0 && (all || isAPIEvent(l)) {
 				lines = append(lines, l)
@@ -368,17 +377,20 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 		return nil
 	}
 	cur := ""
-	var off int64
 	if len(segs) > 0 {
 		cur = segs[len(segs)-1]
+	}
+	if off < 0 && cur != "" {
 		b, err := os.ReadFile(cur)
 		if err != nil {
 			return err
 		}
 		// Where the records end, not the file: the segment being written
 		// ends in preallocated zeros that later records overwrite.
-		off = int64(len(bytes.TrimRight(b, "\x00")))
+		b = bytes.TrimRight(b, "\x00")
+		off = int64(bytes.LastIndexByte(b, '\n') + 1)
 	}
+	off = max(off, 0)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	// pending: the current segment has bytes after off that are not yet
