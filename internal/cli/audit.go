@@ -349,6 +349,8 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 			return err
 		}
 		var lines [][]byte
+		// The segment being written ends in preallocated zeros.
+		b = bytes.TrimRight(b, "\x00")
 		for _, l := range bytes.Split(b, []byte{'\n'}) {
 			if len(l) > 0 && (all || isAPIEvent(l)) {
 				lines = append(lines, l)
@@ -369,15 +371,19 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 	var off int64
 	if len(segs) > 0 {
 		cur = segs[len(segs)-1]
-		st, err := os.Stat(cur)
+		b, err := os.ReadFile(cur)
 		if err != nil {
 			return err
 		}
-		off = st.Size()
+		// Where the records end, not the file: the segment being written
+		// ends in preallocated zeros that later records overwrite.
+		off = int64(len(bytes.TrimRight(b, "\x00")))
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	var partial []byte
+	// pending: the current segment has bytes after off that are not yet
+	// a whole line.
+	pending := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -393,13 +399,15 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 			r := bufio.NewReader(f)
 			for {
 				line, err := r.ReadBytes('\n')
-				off += int64(len(line))
-				if err != nil {
-					partial = append(partial, line...)
+				if err != nil || bytes.IndexByte(line, 0) >= 0 {
+					// The end for now: a line still being written (over
+					// the preallocated zeros, or not yet ended), read
+					// whole from off at the next tick.
+					pending = len(bytes.TrimRight(line, "\x00")) > 0
 					break
 				}
-				line = append(partial, line...)
-				partial = nil
+				off += int64(len(line))
+				pending = false
 				line = bytes.TrimSuffix(line, []byte{'\n'})
 				if all || isAPIEvent(line) {
 					fmt.Fprintf(w, "%s\n", line)
@@ -411,7 +419,7 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 		if err != nil {
 			return err
 		}
-		if len(segs) > 0 && segs[len(segs)-1] > cur && len(partial) == 0 {
+		if len(segs) > 0 && segs[len(segs)-1] > cur && !pending {
 			// The writer moved on: finish with the next segment.
 			next := segs[len(segs)-1]
 			if cur != "" {
