@@ -51,7 +51,7 @@ type Merged struct {
 	nodes  map[string]*Index
 	heads  map[string]uint64
 	pollMu sync.Mutex
-	// synced is when a Poll last completed (unix nanoseconds).
+	// synced is when a Poll last completed.
 	synced time.Time
 }
 
