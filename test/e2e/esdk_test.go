@@ -14,18 +14,29 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygenerated"
 	mpltypes "github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygeneratedtypes"
+	primtypes "github.com/aws/aws-cryptographic-material-providers-library/releases/go/primitives/awscryptographyprimitivessmithygeneratedtypes"
 	"github.com/aws/aws-encryption-sdk/releases/go/encryption-sdk/awscryptographyencryptionsdksmithygenerated"
 	esdktypes "github.com/aws/aws-encryption-sdk/releases/go/encryption-sdk/awscryptographyencryptionsdksmithygeneratedtypes"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
+
+// esdkMu serialises the tests that use the Encryption SDK: its Go release
+// is not safe for concurrent use in one process (the Dafny runtime writes to
+// shared global sequences; the race detector reports it:
+// aws/aws-encryption-sdk#902), so two such tests never run at once. Other
+// tests still run beside them.
+var esdkMu sync.Mutex
 
 // TestEncryptionSDK encrypts a message under a multi-keyring of two Arca
 // keys (the generator calls GenerateDataKey, the child Encrypt), decrypts it
@@ -33,6 +44,8 @@ import (
 // encryption context and a disabled key are refused.
 func TestEncryptionSDK(t *testing.T) {
 	t.Parallel()
+	esdkMu.Lock()
+	defer esdkMu.Unlock()
 	s := startServer(t, serverOpts{})
 	ctx := bg()
 	c := s.client("us-east-1")
@@ -158,4 +171,102 @@ func wantAudit(t *testing.T, s *server, keyARN, name string, ec map[string]strin
 		}
 	}
 	t.Errorf("audit: no successful %s on %s with encryption context %v (events: %v)", name, keyARN, ec, seen)
+}
+
+// TestEncryptionSDKOtherKeyrings covers the SDK's other AWS KMS keyrings: a
+// discovery keyring (Decrypt with the key ARN read from the message, limited
+// to an account and partition), the RSA keyring (encrypts locally under the
+// key's public key from GetPublicKey, decrypts with KMS Decrypt
+// RSAES_OAEP_SHA_256), and the ECDH keyring (DeriveSharedSecret between two
+// Arca KEY_AGREEMENT keys).
+func TestEncryptionSDKOtherKeyrings(t *testing.T) {
+	t.Parallel()
+	esdkMu.Lock()
+	defer esdkMu.Unlock()
+	s := startServer(t, serverOpts{})
+	ctx := bg()
+	c := s.client("us-east-1")
+	newKey := func(in *kms.CreateKeyInput) string {
+		t.Helper()
+		k, err := c.CreateKey(ctx, in)
+		mustOK(t, err, "CreateKey "+string(in.KeySpec))
+		return *k.KeyMetadata.Arn
+	}
+	publicKey := func(arn string) []byte {
+		t.Helper()
+		out, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: &arn})
+		mustOK(t, err, "GetPublicKey")
+		return out.PublicKey
+	}
+	mpl, err := awscryptographymaterialproviderssmithygenerated.NewClient(mpltypes.MaterialProvidersConfig{})
+	mustOK(t, err, "material providers client")
+	esdk, err := awscryptographyencryptionsdksmithygenerated.NewClient(esdktypes.AwsEncryptionSdkConfig{})
+	mustOK(t, err, "encryption SDK client")
+	ec := map[string]string{"purpose": "esdk-e2e-keyrings"}
+	roundTrip := func(name string, encKR, decKR mpltypes.IKeyring, suite *mpltypes.ESDKAlgorithmSuiteId) []byte {
+		t.Helper()
+		pt := []byte("esdk-e2e " + name + " plaintext 2b7d")
+		enc, err := esdk.Encrypt(ctx, esdktypes.EncryptInput{Plaintext: pt, EncryptionContext: ec, Keyring: encKR, AlgorithmSuiteId: suite})
+		if err != nil {
+			t.Errorf("%s: Encrypt: %v", name, err)
+			return nil
+		}
+		out, err := esdk.Decrypt(ctx, esdktypes.DecryptInput{Ciphertext: enc.Ciphertext, Keyring: decKR, EncryptionContext: ec})
+		if err != nil {
+			t.Errorf("%s: Decrypt: %v", name, err)
+		} else if !bytes.Equal(out.Plaintext, pt) {
+			t.Errorf("%s: Decrypt = %q; want %q", name, out.Plaintext, pt)
+		}
+		return enc.Ciphertext
+	}
+
+	// Discovery: any key of account 000000000000 in partition aws; a filter
+	// naming another account refuses the same message.
+	symARN := newKey(&kms.CreateKeyInput{})
+	symKR, err := mpl.CreateAwsKmsKeyring(ctx, mpltypes.CreateAwsKmsKeyringInput{KmsClient: c, KmsKeyId: symARN})
+	mustOK(t, err, "CreateAwsKmsKeyring")
+	discovery := func(account string) mpltypes.IKeyring {
+		kr, err := mpl.CreateAwsKmsDiscoveryKeyring(ctx, mpltypes.CreateAwsKmsDiscoveryKeyringInput{KmsClient: c,
+			DiscoveryFilter: &mpltypes.DiscoveryFilter{AccountIds: []string{account}, Partition: "aws"}})
+		mustOK(t, err, "CreateAwsKmsDiscoveryKeyring")
+		return kr
+	}
+	msg := roundTrip("discovery", symKR, discovery(defaultAccount), nil)
+	if msg != nil {
+		if _, err := esdk.Decrypt(ctx, esdktypes.DecryptInput{Ciphertext: msg, Keyring: discovery("111111111111"), EncryptionContext: ec}); err == nil {
+			t.Error("a discovery keyring filtered to another account decrypted the message")
+		}
+	}
+
+	// RSA: the keyring takes the public key as PEM; the suite must not sign.
+	rsaARN := newKey(&kms.CreateKeyInput{KeySpec: kmstypes.KeySpecRsa2048, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt})
+	rsaKR, err := mpl.CreateAwsKmsRsaKeyring(ctx, mpltypes.CreateAwsKmsRsaKeyringInput{KmsClient: c, KmsKeyId: rsaARN,
+		EncryptionAlgorithm: kmstypes.EncryptionAlgorithmSpecRsaesOaepSha256,
+		PublicKey:           pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: publicKey(rsaARN)})})
+	mustOK(t, err, "CreateAwsKmsRsaKeyring")
+	noSigning := mpltypes.ESDKAlgorithmSuiteIdAlgAes256GcmHkdfSha512CommitKey
+	roundTrip("RSA", rsaKR, rsaKR, &noSigning)
+
+	// ECDH: the sender's Arca key and the recipient's public key encrypt;
+	// the recipient's Arca key alone decrypts (public-key discovery).
+	ecdhKey := func() string {
+		return newKey(&kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeKeyAgreement})
+	}
+	senderARN, recipientARN := ecdhKey(), ecdhKey()
+	senderKR, err := mpl.CreateAwsKmsEcdhKeyring(ctx, mpltypes.CreateAwsKmsEcdhKeyringInput{KmsClient: c, CurveSpec: primtypes.ECDHCurveSpecEccNistP256,
+		KeyAgreementScheme: &mpltypes.KmsEcdhStaticConfigurationsMemberKmsPrivateKeyToStaticPublicKey{Value: mpltypes.KmsPrivateKeyToStaticPublicKeyInput{
+			SenderKmsIdentifier: senderARN, SenderPublicKey: publicKey(senderARN), RecipientPublicKey: publicKey(recipientARN)}}})
+	mustOK(t, err, "CreateAwsKmsEcdhKeyring (sender)")
+	recipientKR, err := mpl.CreateAwsKmsEcdhKeyring(ctx, mpltypes.CreateAwsKmsEcdhKeyringInput{KmsClient: c, CurveSpec: primtypes.ECDHCurveSpecEccNistP256,
+		KeyAgreementScheme: &mpltypes.KmsEcdhStaticConfigurationsMemberKmsPublicKeyDiscovery{Value: mpltypes.KmsPublicKeyDiscoveryInput{
+			RecipientKmsIdentifier: recipientARN}}})
+	mustOK(t, err, "CreateAwsKmsEcdhKeyring (recipient)")
+	roundTrip("ECDH", senderKR, recipientKR, nil)
+
+	// Asymmetric Decrypt takes no encryption context; the keyring binds it
+	// into the wrapped key instead.
+	wantAudit(t, s, rsaARN, "Decrypt", nil)
+	for _, arn := range []string{senderARN, recipientARN} {
+		wantAudit(t, s, arn, "DeriveSharedSecret", nil)
+	}
 }
