@@ -68,11 +68,11 @@ func parseTime(flag, v string) (time.Time, error) {
 }
 
 func auditVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
-	var from, to, keyFile, node, region string
+	var from, to, keyFile, node, region, dirFlag string
 	var asJSON bool
 	o := &operatorOpts{}
 	cmd := &cobra.Command{
-		Use:   "verify [DIR]",
+		Use:   "verify [DIR | --audit-dir DIR | --address URL]",
 		Short: "Verify the audit log's hash chain and signed checkpoints, offline or through a server",
 		Long: `Verify every record's hash, the chain's links and order, and every
 checkpoint's Ed25519 signature. Each problem is reported with its kind
@@ -97,6 +97,12 @@ keep a copy elsewhere.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := auditDir(args)
+			if dirFlag != "" {
+				if len(args) > 0 {
+					return usageError{errors.New("verify: give DIR or --audit-dir, not both")}
+				}
+				dir = dirFlag
+			}
 			f, err := parseTime("from", from)
 			if err != nil {
 				return err
@@ -106,7 +112,7 @@ keep a copy elsewhere.`,
 				return err
 			}
 			online := cmd.Flags().Changed("address") || cmd.Flags().Changed("endpoint")
-			if online && len(args) > 0 {
+			if online && (len(args) > 0 || dirFlag != "") {
 				return usageError{errors.New("verify: give DIR (offline) or --address (online), not both")}
 			}
 			if node != "" && !online {
@@ -161,6 +167,7 @@ keep a copy elsewhere.`,
 	fl.StringVar(&o.address, "address", addr, "verify through this running server (env ARCA_ADDR) instead of DIR")
 	fl.StringVar(&o.address, "endpoint", addr, "the same as --address")
 	fl.StringVar(&node, "node", "", "with --address: verify only this node's chain")
+	fl.StringVar(&dirFlag, "audit-dir", "", "the log directory to verify offline (the same as DIR)")
 	fl.StringVar(&region, "region", envOr("AWS_REGION", "us-east-1"), "signing region (online)")
 	fl.StringVar(&o.caCert, "ca-cert", os.Getenv("ARCA_CACERT"), "PEM file of the CA (or self-signed certificate) to trust (env ARCA_CACERT)")
 	fl.StringVar(&o.fingerprint, "tls-fingerprint", os.Getenv("ARCA_TLS_FINGERPRINT"), "pin the server certificate by its SHA-256 (hex) (env ARCA_TLS_FINGERPRINT)")
@@ -343,6 +350,9 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 	}
 	// The last n events: read segments from the newest back until enough.
 	var last [][]byte
+	// off is where -f goes on: the end of the records of the newest
+	// segment as read here, so that nothing appended meanwhile is missed.
+	off := int64(-1)
 	for i := len(segs) - 1; i >= 0 && len(last) < n; i-- {
 		b, err := os.ReadFile(segs[i])
 		if err != nil {
@@ -351,6 +361,12 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 		var lines [][]byte
 		// The segment being written ends in preallocated zeros.
 		b = bytes.TrimRight(b, "\x00")
+		if i == len(segs)-1 {
+			// Whole lines only: a last line still being written is
+			// printed by -f once it is.
+			b = b[:bytes.LastIndexByte(b, '\n')+1]
+			off = int64(len(b))
+		}
 		for _, l := range bytes.Split(b, []byte{'\n'}) {
 			if len(l) > 0 && (all || isAPIEvent(l)) {
 				lines = append(lines, l)
@@ -368,17 +384,20 @@ func tailLog(ctx context.Context, dir string, n int, follow, all bool, w io.Writ
 		return nil
 	}
 	cur := ""
-	var off int64
 	if len(segs) > 0 {
 		cur = segs[len(segs)-1]
+	}
+	if off < 0 && cur != "" {
 		b, err := os.ReadFile(cur)
 		if err != nil {
 			return err
 		}
 		// Where the records end, not the file: the segment being written
 		// ends in preallocated zeros that later records overwrite.
-		off = int64(len(bytes.TrimRight(b, "\x00")))
+		b = bytes.TrimRight(b, "\x00")
+		off = int64(bytes.LastIndexByte(b, '\n') + 1)
 	}
+	off = max(off, 0)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	// pending: the current segment has bytes after off that are not yet

@@ -56,7 +56,11 @@ func TestTailFollowsLiveLog(t *testing.T) {
 	var out syncBuf
 	done := make(chan error, 1)
 	go func() { done <- tailLog(ctx, dir, 10, true, false, &out) }()
-	time.Sleep(300 * time.Millisecond)
+	for start := time.Now(); strings.Count(out.String(), "\n") < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("tail printed only:\n%s", out.String())
+		}
+	}
 	for i := 3; i < 6; i++ {
 		add(i)
 	}

@@ -318,6 +318,13 @@ func TestAuditVerifyOnlineSingleNode(t *testing.T) {
 			t.Fatalf("verify --address after changing the files: exit %d; want %q\n%s", code, want, out)
 		}
 	}
+	// Offline, the same files give the same findings, located by file.
+	out, code = runArca(t, nil, "audit", "verify", "--audit-dir", filepath.Join(s.dataDir, "audit"))
+	for _, want := range []string{"ERROR modified: segment-00000001.jsonl line 2 (record 2)", "ERROR torn: segment-00000001.jsonl line 3: not a record"} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Fatalf("verify --audit-dir: exit %d; want %q\n%s", code, want, out)
+		}
+	}
 	// Without credentials of the operator account: refused.
 	out, code = runArca(t, []string{"AWS_ACCESS_KEY_ID=AKIAARCAE2ENOSUCHKEY", "AWS_SECRET_ACCESS_KEY=" + rootSecret}, "audit", "verify", "--address", s.endpoint)
 	if code == 0 {
