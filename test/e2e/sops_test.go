@@ -112,10 +112,10 @@ func TestSOPS(t *testing.T) {
 		"HOME=" + t.TempDir(),          // no ~/.aws or ~/.sops.yaml of the developer's
 		"SOPS_DISABLE_VERSION_CHECK=1", // no call to GitHub
 	}
-	run := func(env []string, args ...string) (string, error) {
+	runIn := func(cwd string, env []string, args ...string) (string, error) {
 		t.Helper()
 		cmd := exec.Command(sops, args...)
-		cmd.Dir = dir
+		cmd.Dir = cwd
 		cmd.Env = cleanEnv(append(baseEnv, env...)...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -124,6 +124,10 @@ func TestSOPS(t *testing.T) {
 			return stdout.String() + stderr.String(), err
 		}
 		return stdout.String(), nil
+	}
+	run := func(env []string, args ...string) (string, error) {
+		t.Helper()
+		return runIn(dir, env, args...)
 	}
 	viaEnv := []string{"AWS_ENDPOINT_URL_KMS=" + s.endpoint}
 	ec := map[string]string{"app": "sops-e2e", "env": "test"}
@@ -168,6 +172,37 @@ func TestSOPS(t *testing.T) {
 		if out != f.body {
 			t.Errorf("sops decrypt %s:\n%s\nwant:\n%s", f.name, out, f.body)
 		}
+	}
+
+	// The usual set-up: a .sops.yaml creation rule names the key (alias
+	// ARN), context and profile; `sops rotate` replaces the data key
+	// (Decrypt, then Encrypt).
+	cfgDir := filepath.Join(dir, "repo")
+	mustOK(t, os.Mkdir(cfgDir, 0o700), "mkdir")
+	mustOK(t, os.WriteFile(filepath.Join(cfgDir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: \\.env$\n    key_groups:\n"+
+		"      - kms:\n          - arn: "+aliasARN+"\n            aws_profile: arca\n            context:\n              app: sops-e2e\n              env: test\n"), 0o600), "writing .sops.yaml")
+	envBody := "DB_PASSWORD=" + secrets[0] + "\nAPI_TOKEN=" + secrets[1] + "\n"
+	mustOK(t, os.WriteFile(filepath.Join(cfgDir, "app.env"), []byte(envBody), 0o600), "writing app.env")
+	if out, err := runIn(cfgDir, nil, "encrypt", "--output", "enc.app.env", "app.env"); err != nil {
+		t.Fatalf("sops encrypt with .sops.yaml: %v\n%s", err, out)
+	}
+	before, err := os.ReadFile(filepath.Join(cfgDir, "enc.app.env"))
+	mustOK(t, err, "reading enc.app.env")
+	if out, err := runIn(cfgDir, nil, "rotate", "-i", "enc.app.env"); err != nil {
+		t.Fatalf("sops rotate: %v\n%s", err, out)
+	}
+	after, err := os.ReadFile(filepath.Join(cfgDir, "enc.app.env"))
+	mustOK(t, err, "reading the rotated enc.app.env")
+	if bytes.Equal(before, after) {
+		t.Error("sops rotate left the file unchanged")
+	}
+	for _, sec := range secrets {
+		if bytes.Contains(after, []byte(sec)) {
+			t.Errorf("encrypted app.env holds the value %q in the clear", sec)
+		}
+	}
+	if out, err := runIn(cfgDir, nil, "decrypt", "enc.app.env"); err != nil || out != envBody {
+		t.Errorf("sops decrypt of the rotated app.env: %v\n%s\nwant:\n%s", err, out, envBody)
 	}
 
 	wantAudit(t, s, keyARN, "Encrypt", ec)
