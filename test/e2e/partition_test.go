@@ -96,6 +96,12 @@ func TestClusterPartition(t *testing.T) {
 		_, err = stsUser.GetCallerIdentity(bg(), &sts.GetCallerIdentityInput{})
 		mustOK(t, err, "GetCallerIdentity with the access key to be deleted, on A "+when)
 	}
+	// B's setup writes (the user, its policy and key) reach A's caches as
+	// invalidations within the 1 s visibility bound; one arriving after
+	// the warm-up would empty what it filled, and A would then refuse at
+	// the cut (a cache miss) rather than serve until the bound. So wait
+	// out the bound first.
+	time.Sleep(1500 * time.Millisecond)
 	// Twice: the first call after a write may still miss (it warms).
 	warm("before the cut")
 	warm("before the cut")
@@ -146,6 +152,7 @@ func TestClusterPartition(t *testing.T) {
 		}
 	})
 	time.Sleep(500 * time.Millisecond)
+	warm("just before the cut")
 
 	// Cut A off. B keeps serving reads and writes; A refuses writes at once.
 	cut := time.Now()
