@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/spf13/cobra"
 
@@ -176,10 +175,9 @@ keep a copy elsewhere.`,
 
 // verifyOnlineCmd is `arca audit verify --address`: one report per node.
 func verifyOnlineCmd(ctx context.Context, o *operatorOpts, region string, keys []ed25519.PublicKey, node string, from, to time.Time, asJSON bool, stdout, stderr io.Writer) error {
-	creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
-	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
-		return usageError{errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")}
+	creds, err := envCredentials()
+	if err != nil {
+		return err
 	}
 	hc, err := o.httpClient()
 	if err != nil {
@@ -274,10 +272,9 @@ func auditRotateCmd(stdout io.Writer) *cobra.Command {
 
 // cloudTrailCall sends one of Arca's CloudTrail extension operations.
 func cloudTrailCall(ctx context.Context, endpoint, region, op string) (map[string]any, error) {
-	creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
-	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
-		return nil, usageError{errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")}
+	creds, err := envCredentials()
+	if err != nil {
+		return nil, err
 	}
 	body := []byte("{}")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/", bytes.NewReader(body))

@@ -222,10 +222,9 @@ func fatalCount(rep *audit.Report) int {
 // searchOnline is `arca audit search --address`: LookupEvents, paged up to
 // max events, each printed as its CloudTrail record (a JSON line).
 func searchOnline(ctx context.Context, o *operatorOpts, region, attr, value string, from, to time.Time, max int, stdout io.Writer) error {
-	creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
-	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
-		return usageError{errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")}
+	creds, err := envCredentials()
+	if err != nil {
+		return err
 	}
 	hc, err := o.httpClient()
 	if err != nil {

@@ -283,8 +283,9 @@ deployment operator's credentials: the root user of the default account.`,
 	return cmd
 }
 
-// credentials reads the AWS environment variables.
-func (o *iamOpts) credentials() (aws.Credentials, error) {
+// envCredentials reads the AWS environment variables, which every command
+// that calls the server signs with.
+func envCredentials() (aws.Credentials, error) {
 	c := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
 		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
 	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
@@ -294,7 +295,7 @@ func (o *iamOpts) credentials() (aws.Credentials, error) {
 }
 
 func (o *iamOpts) client() (*iam.Client, error) {
-	c, err := o.credentials()
+	c, err := envCredentials()
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +306,7 @@ func (o *iamOpts) client() (*iam.Client, error) {
 // arcaAction sends one of Arca's own Query actions, signed like any IAM
 // request, and returns its Result element as a generic map.
 func (o *iamOpts) arcaAction(ctx context.Context, action string, params url.Values) (any, error) {
-	creds, err := o.credentials()
+	creds, err := envCredentials()
 	if err != nil {
 		return nil, err
 	}

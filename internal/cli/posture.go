@@ -57,8 +57,7 @@ Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
 AWS_SESSION_TOKEN; callers other than the root user need arca:ListFindings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o := &iamOpts{endpoint: endpoint, region: region}
-			creds, err := o.credentials()
+			creds, err := envCredentials()
 			if err != nil {
 				return err
 			}
