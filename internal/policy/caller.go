@@ -79,3 +79,14 @@ func (c *Context) SetCaller(caller *auth.Caller, t *TimeKeys) {
 		c.Set("aws:PrincipalTag/"+k, v)
 	}
 }
+
+// DecideCaller decides action on no particular resource ("*") for caller
+// from its identity (and session) policies alone, with the global
+// condition keys at now: the whole question for services that have no
+// resource policies (security posture, the audit trail).
+func DecideCaller(caller *auth.Caller, action string, identity []*Policy, session *Policy, now time.Time) Decision {
+	var pc Context
+	pc.SetCaller(caller, TimeKeysAt(now))
+	req := Request{Action: action, Resource: "*", Principal: PrincipalOf(caller), Context: &pc}
+	return DecideIdentity(Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session})
+}

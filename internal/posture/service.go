@@ -104,11 +104,7 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller) error {
 			return svcerr.InternalError(err)
 		}
 	}
-	var pc policy.Context
-	p := policy.PrincipalOf(c)
-	pc.SetCaller(c, policy.TimeKeysAt(s.cfg.Now()))
-	req := policy.Request{Action: ActListFindings, Resource: "*", Principal: p, Context: &pc}
-	d := policy.DecideIdentity(policy.Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session})
+	d := policy.DecideCaller(c, ActListFindings, identity, session, s.cfg.Now())
 	if d.Allowed {
 		return nil
 	}

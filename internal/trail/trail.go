@@ -313,11 +313,7 @@ func (s *Service) authorize(ctx context.Context, c *auth.Caller, action string) 
 			return svcerr.InternalError(err)
 		}
 	}
-	var pc policy.Context
-	pp := policy.PrincipalOf(c)
-	pc.SetCaller(c, policy.TimeKeysAt(s.cfg.Now()))
-	req := policy.Request{Action: action, Resource: "*", Principal: pp, Context: &pc}
-	d := policy.DecideIdentity(policy.Inputs{Request: req, IdentityPolicies: identity, SessionPolicy: session})
+	d := policy.DecideCaller(c, action, identity, session, s.cfg.Now())
 	if d.Allowed {
 		return nil
 	}
