@@ -507,8 +507,22 @@ func TestClusterNoSecretsInDatabase(t *testing.T) {
 	conn, err := pgx.Connect(bg(), c.dsn)
 	mustOK(t, err, "connect")
 	defer conn.Close(bg())
+	// The audit records every node shipped are readable by a database
+	// administrator too; they arrive after each node's fsync, so wait for
+	// the last request's event before reading them.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var shipped int
+		mustOK(t, conn.QueryRow(bg(), "SELECT count(*) FROM arca_audit_records WHERE convert_from(line, 'UTF8') LIKE '%GenerateDataKey%'").Scan(&shipped), "count shipped audit records")
+		if shipped >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d GenerateDataKey audit records shipped to PostgreSQL after 10 s", shipped)
+		}
+	}
 	var dump bytes.Buffer
-	for _, q := range []string{"SELECT key, value FROM arca_kv", "SELECT convert_to(node, 'UTF8'), k FROM arca_changes, unnest(keys) AS k"} {
+	for _, q := range []string{"SELECT key, value FROM arca_kv", "SELECT convert_to(node, 'UTF8'), k FROM arca_changes, unnest(keys) AS k",
+		"SELECT convert_to(node_id, 'UTF8'), line FROM arca_audit_records"} {
 		rows, err := conn.Query(bg(), q)
 		mustOK(t, err, q)
 		n := 0
