@@ -11,7 +11,9 @@ import (
 // records, checkpoints and prune anchor here verbatim, so that any node can
 // index the others' events and export every node's chain for
 // verification. Writes are idempotent (a sink delivers at least once):
-// a row already present is kept as it is.
+// a row already present is kept as it is. Every statement runs under the
+// statement timeout, as the KV's do: in a silent partition a lookup that
+// reads other nodes' records fails retryably instead of hanging.
 
 // AuditRecord is one shipped audit record.
 type AuditRecord struct {
@@ -33,15 +35,17 @@ func (b *Backend) ShipAuditRecords(ctx context.Context, node string, recs []Audi
 	for i, r := range recs {
 		seqs[i], lines[i] = int64(r.Seq), r.Line
 	}
-	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO arca_audit_records (node_id, seq, line)
+	err := b.timed(ctx, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO arca_audit_records (node_id, seq, line)
 			SELECT $1, s, l FROM unnest($2::bigint[], $3::bytea[]) AS t(s, l)
 			ON CONFLICT (node_id, seq) DO NOTHING`, node, seqs, lines); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO arca_audit_nodes (node_id) VALUES ($1)
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO arca_audit_nodes (node_id) VALUES ($1)
 			ON CONFLICT (node_id) DO UPDATE SET shipped_at = now()`, node)
-		return err
+			return err
+		})
 	})
 	return b.wrap(err)
 }
@@ -59,9 +63,12 @@ func (b *Backend) ShipAuditCheckpoints(ctx context.Context, node string, first i
 	for i := range lines {
 		nos[i] = int32(first + i)
 	}
-	_, err := b.pool.Exec(ctx, `INSERT INTO arca_audit_checkpoints (node_id, line_no, line)
+	err := b.timed(ctx, func(ctx context.Context) error {
+		_, err := b.pool.Exec(ctx, `INSERT INTO arca_audit_checkpoints (node_id, line_no, line)
 		SELECT $1, n, l FROM unnest($2::integer[], $3::bytea[]) AS t(n, l)
 		ON CONFLICT (node_id, line_no) DO NOTHING`, node, nos, lines)
+		return err
+	})
 	return b.wrap(err)
 }
 
@@ -72,13 +79,15 @@ func (b *Backend) ShipAuditAnchor(ctx context.Context, node string, anchor []byt
 	if err := b.check(ctx); err != nil {
 		return err
 	}
-	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO arca_audit_nodes (node_id, anchor) VALUES ($1, $2)
+	err := b.timed(ctx, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO arca_audit_nodes (node_id, anchor) VALUES ($1, $2)
 			ON CONFLICT (node_id) DO UPDATE SET anchor = excluded.anchor`, node, anchor); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM arca_audit_records WHERE node_id = $1 AND seq <= $2`, node, int64(pruned))
 			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM arca_audit_records WHERE node_id = $1 AND seq <= $2`, node, int64(pruned))
-		return err
+		})
 	})
 	return b.wrap(err)
 }
@@ -88,11 +97,15 @@ func (b *Backend) AuditNodes(ctx context.Context) ([]string, error) {
 	if err := b.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := b.pool.Query(ctx, `SELECT node_id FROM arca_audit_nodes ORDER BY node_id`)
-	if err != nil {
-		return nil, b.wrap(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var out []string
+	err := b.timed(ctx, func(ctx context.Context) error {
+		rows, err := b.pool.Query(ctx, `SELECT node_id FROM arca_audit_nodes ORDER BY node_id`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
 	return out, b.wrap(err)
 }
 
@@ -102,7 +115,9 @@ func (b *Backend) AuditHead(ctx context.Context, node string) (uint64, error) {
 		return 0, err
 	}
 	var head int64
-	err := b.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM arca_audit_records WHERE node_id = $1`, node).Scan(&head)
+	err := b.timed(ctx, func(ctx context.Context) error {
+		return b.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM arca_audit_records WHERE node_id = $1`, node).Scan(&head)
+	})
 	return uint64(head), b.wrap(err)
 }
 
@@ -112,12 +127,8 @@ func (b *Backend) AuditRecordsAfter(ctx context.Context, node string, after uint
 	if err := b.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := b.pool.Query(ctx, `SELECT seq, line FROM arca_audit_records
+	return b.auditRows(ctx, `SELECT seq, line FROM arca_audit_records
 		WHERE node_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, node, int64(after), limit)
-	if err != nil {
-		return nil, b.wrap(err)
-	}
-	return collectAudit(rows, b)
 }
 
 // AuditLines returns node's records with the given sequence numbers (those
@@ -130,25 +141,30 @@ func (b *Backend) AuditLines(ctx context.Context, node string, seqs []uint64) ([
 	for i, v := range seqs {
 		s[i] = int64(v)
 	}
-	rows, err := b.pool.Query(ctx, `SELECT seq, line FROM arca_audit_records
+	return b.auditRows(ctx, `SELECT seq, line FROM arca_audit_records
 		WHERE node_id = $1 AND seq = ANY($2::bigint[])`, node, s)
-	if err != nil {
-		return nil, b.wrap(err)
-	}
-	return collectAudit(rows, b)
 }
 
-func collectAudit(rows pgx.Rows, b *Backend) ([]AuditRecord, error) {
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditRecord, error) {
-		var seq int64
-		var line []byte
-		if err := r.Scan(&seq, &line); err != nil {
-			return AuditRecord{}, err
+// auditRows runs a query of (seq, line) rows under the statement timeout.
+func (b *Backend) auditRows(ctx context.Context, q string, args ...any) ([]AuditRecord, error) {
+	var out []AuditRecord
+	err := b.timed(ctx, func(ctx context.Context) error {
+		rows, err := b.pool.Query(ctx, q, args...)
+		if err != nil {
+			return err
 		}
-		if seq < 0 {
-			return AuditRecord{}, fmt.Errorf("audit record with sequence %d", seq)
-		}
-		return AuditRecord{Seq: uint64(seq), Line: line}, nil
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditRecord, error) {
+			var seq int64
+			var line []byte
+			if err := r.Scan(&seq, &line); err != nil {
+				return AuditRecord{}, err
+			}
+			if seq < 0 {
+				return AuditRecord{}, fmt.Errorf("audit record with sequence %d", seq)
+			}
+			return AuditRecord{Seq: uint64(seq), Line: line}, nil
+		})
+		return err
 	})
 	return out, b.wrap(err)
 }
@@ -159,26 +175,32 @@ func (b *Backend) AuditCheckpoints(ctx context.Context, node string, after, limi
 	if err := b.check(ctx); err != nil {
 		return nil, 0, err
 	}
-	rows, err := b.pool.Query(ctx, `SELECT line_no, line FROM arca_audit_checkpoints
+	var out [][]byte
+	first := 0
+	err := b.timed(ctx, func(ctx context.Context) error {
+		rows, err := b.pool.Query(ctx, `SELECT line_no, line FROM arca_audit_checkpoints
 		WHERE node_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3`, node, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var no int32
+			var line []byte
+			if err := rows.Scan(&no, &line); err != nil {
+				return err
+			}
+			if first == 0 {
+				first = int(no)
+			}
+			out = append(out, line)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, 0, b.wrap(err)
 	}
-	defer rows.Close()
-	var out [][]byte
-	first := 0
-	for rows.Next() {
-		var no int32
-		var line []byte
-		if err := rows.Scan(&no, &line); err != nil {
-			return nil, 0, b.wrap(err)
-		}
-		if first == 0 {
-			first = int(no)
-		}
-		out = append(out, line)
-	}
-	return out, first, b.wrap(rows.Err())
+	return out, first, nil
 }
 
 // AuditAnchor returns node's shipped prune anchor (nil: none).
@@ -187,7 +209,9 @@ func (b *Backend) AuditAnchor(ctx context.Context, node string) ([]byte, error) 
 		return nil, err
 	}
 	var a []byte
-	err := b.pool.QueryRow(ctx, `SELECT anchor FROM arca_audit_nodes WHERE node_id = $1`, node).Scan(&a)
+	err := b.timed(ctx, func(ctx context.Context) error {
+		return b.pool.QueryRow(ctx, `SELECT anchor FROM arca_audit_nodes WHERE node_id = $1`, node).Scan(&a)
+	})
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
@@ -201,6 +225,8 @@ func (b *Backend) AuditCheckpointHead(ctx context.Context, node string) (int, er
 		return 0, err
 	}
 	var n int32
-	err := b.pool.QueryRow(ctx, `SELECT coalesce(max(line_no), 0) FROM arca_audit_checkpoints WHERE node_id = $1`, node).Scan(&n)
+	err := b.timed(ctx, func(ctx context.Context) error {
+		return b.pool.QueryRow(ctx, `SELECT coalesce(max(line_no), 0) FROM arca_audit_checkpoints WHERE node_id = $1`, node).Scan(&n)
+	})
 	return int(n), b.wrap(err)
 }

@@ -415,6 +415,13 @@ func TestPartition(t *testing.T) {
 			"Get":    func() error { _, err := b.Get(ctx, "k"); return err },
 			"List":   func() error { _, err := b.List(ctx, "", "", 0); return err },
 			"Update": func() error { return b.Update(ctx, func(tx storage.Tx) error { return tx.Delete(ctx, "k") }) },
+			// The audit tables: a lookup reading other nodes' records
+			// must fail, not hang, in a silent partition.
+			"AuditRecordsAfter": func() error { _, err := b.AuditRecordsAfter(ctx, "n1", 0, 10); return err },
+			"ShipAuditRecords": func() error {
+				return b.ShipAuditRecords(ctx, "n1", []AuditRecord{{Seq: 1, Line: []byte(`{}`)}})
+			},
+			"AuditCheckpoints": func() error { _, _, err := b.AuditCheckpoints(ctx, "n1", 0, 10); return err },
 		}
 		var wg sync.WaitGroup
 		for name, call := range calls {
