@@ -69,6 +69,15 @@ type Options struct {
 	// NodeID is recorded in every event as arcaNodeId (see NodeID in
 	// node.go); empty records none.
 	NodeID string
+	// CommitDelay is how long the writer waits, after a batch of at least
+	// CommitSiblings events, before it takes the next batch: under load
+	// more requests then share each sync (cf. PostgreSQL's commit_delay
+	// and commit_siblings). A request that arrives alone, or with fewer
+	// others than CommitSiblings, is never delayed. 0 disables it.
+	CommitDelay time.Duration
+	// CommitSiblings is the batch size from which CommitDelay applies
+	// (default 8).
+	CommitSiblings int
 }
 
 // Log is an append-only, hash-chained audit log in a directory. Append is
@@ -187,6 +196,9 @@ func Open(dir string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.CommitSiblings <= 0 {
+		opts.CommitSiblings = 8
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -439,6 +451,11 @@ func (l *Log) run() {
 				}
 			}
 			l.submit(batch)
+			if d := l.delayAfter(len(batch)); d > 0 {
+				// Requests that arrive meanwhile queue in l.reqs without
+				// waking the writer, so waiting costs one timer per batch.
+				time.Sleep(d)
+			}
 		case rq := <-l.keys:
 			// Everything so far is anchored by the old key; checkpoints
 			// from now on are signed by the new one.
@@ -463,6 +480,16 @@ func (l *Log) run() {
 			}
 		}
 	}
+}
+
+// delayAfter is how long the writer waits after a batch of n events
+// before it takes the next batch: CommitDelay once the batch shows that
+// requests arrive together, nothing for a request on its own.
+func (l *Log) delayAfter(n int) time.Duration {
+	if n < l.opts.CommitSiblings {
+		return 0
+	}
+	return l.opts.CommitDelay
 }
 
 // syncJob is a batch written to a segment file and not yet fsynced.

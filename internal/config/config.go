@@ -105,6 +105,10 @@ type Config struct {
 	// AuditCheckpointInterval is how often a signed checkpoint is written
 	// while events arrive (and always at shutdown).
 	AuditCheckpointInterval time.Duration `yaml:"audit_checkpoint_interval"`
+	// AuditCommitDelay is how long the audit writer waits after a busy
+	// batch before it takes the next one, so that more requests share
+	// each sync; 0 disables it (audit.Options.CommitDelay).
+	AuditCommitDelay time.Duration `yaml:"audit_commit_delay"`
 	// OIDCProviders are the identity providers whose tokens STS
 	// AssumeRoleWithWebIdentity accepts. YAML only: a list of records has
 	// no natural flag or environment form.
@@ -168,6 +172,7 @@ func Defaults() Config {
 
 		Audit:                   true,
 		AuditCheckpointInterval: time.Minute,
+		AuditCommitDelay:        DefaultAuditCommitDelay,
 		PostureAccessKeyMaxAge:  Duration(90 * 24 * time.Hour),
 	}
 }
@@ -258,7 +263,14 @@ var fields = []field{
 	{"audit-checkpoint-interval", "ARCA_AUDIT_CHECKPOINT_INTERVAL", "how often the audit log signs a checkpoint",
 		func(c *Config, v string) (err error) { c.AuditCheckpointInterval, err = time.ParseDuration(v); return },
 		func(c Config) string { return c.AuditCheckpointInterval.String() }},
+	{"audit-commit-delay", "ARCA_AUDIT_COMMIT_DELAY", "how long the audit writer waits after a busy batch so that more requests share each sync (0: off)",
+		func(c *Config, v string) (err error) { c.AuditCommitDelay, err = time.ParseDuration(v); return },
+		func(c Config) string { return c.AuditCommitDelay.String() }},
 }
+
+// DefaultAuditCommitDelay is audit_commit_delay's default, measured in
+// docs/PERFORMANCE.md ("Commit delay").
+const DefaultAuditCommitDelay = 500 * time.Microsecond
 
 // AuditPath is the audit log directory: AuditDir, or DATA_DIR/audit.
 func (c Config) AuditPath() string {
@@ -405,6 +417,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuditCheckpointInterval < time.Second {
 		errs = append(errs, fmt.Errorf("audit_checkpoint_interval %v: want at least 1s", c.AuditCheckpointInterval))
+	}
+	if c.AuditCommitDelay < 0 || c.AuditCommitDelay > 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("audit_commit_delay %v: want 0 to 100ms", c.AuditCommitDelay))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))

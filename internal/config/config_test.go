@@ -85,6 +85,8 @@ func TestInvalid(t *testing.T) {
 		{"storage", []string{"--storage", "floppy"}, nil, "storage"},
 		{"log level", nil, map[string]string{"ARCA_LOG_LEVEL": "loud"}, "log_level"},
 		{"dev bool", nil, map[string]string{"ARCA_DEV": "maybe"}, "ARCA_DEV"},
+		{"commit delay negative", []string{"--audit-commit-delay", "-1ms"}, nil, "audit_commit_delay"},
+		{"commit delay too long", nil, map[string]string{"ARCA_AUDIT_COMMIT_DELAY": "1s"}, "audit_commit_delay"},
 		{"unknown yaml key", []string{"--config", writeFile(t, "listen: 127.0.0.1:1\nlistne: x\n")}, nil, "line 2"},
 		{"missing file", []string{"--config", "/nonexistent/arca.yaml"}, nil, "no such file"},
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/arca-kms/arca/internal/audit"
@@ -70,7 +72,8 @@ func openAudit(ctx context.Context, cfg config.Config, b auditkey.Backend, backe
 		return nil, fmt.Errorf("audit sinks: %w", err)
 	}
 	a.log, err = audit.Open(a.dir, key, audit.Options{CheckpointInterval: cfg.AuditCheckpointInterval, Logger: log,
-		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes, NodeID: a.node})
+		Durable: extras.durable(), MaxSegmentBytes: cfg.AuditSegmentMaxBytes, NodeID: a.node,
+		CommitDelay: cfg.AuditCommitDelay})
 	if err != nil {
 		extras.close()
 		return nil, fmt.Errorf("audit log: %w", err)
@@ -167,4 +170,27 @@ func (a *auditLog) record(ctx context.Context, ev *audit.Event) error {
 		return nil
 	}
 	return a.log.Append(ctx, ev)
+}
+
+var auditProcOnce sync.Once
+
+// auditWriterProc gives the Go scheduler one P more than it would use by
+// default (GOMAXPROCS, unless the GOMAXPROCS environment variable is set).
+// The audit log's writer goroutine spends much of its time in fdatasync;
+// the runtime hands its P to request goroutines meanwhile, and when the
+// sync returns the writer must wait for a P behind them before it can
+// acknowledge the batch, which holds every request of the batch and leaves
+// the CPUs idle at 64 clients (docs/PERFORMANCE.md, "Commit delay and the
+// writer's P"). One more P lets it run at once. Setting GOMAXPROCS by hand
+// turns this off; it also turns off Go's tracking of a changed cgroup CPU
+// limit, as any explicit GOMAXPROCS does.
+func auditWriterProc(log *slog.Logger) {
+	auditProcOnce.Do(func() {
+		if os.Getenv("GOMAXPROCS") != "" {
+			return
+		}
+		n := runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(n + 1)
+		log.Debug("audit: one more P for the audit writer", "gomaxprocs", n+1)
+	})
 }

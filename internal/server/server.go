@@ -87,6 +87,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		guard.NoMlockWhy = "in dev mode"
 	}
 	memguard.Harden(log, guard)
+	if cfg.Audit {
+		auditWriterProc(log)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}

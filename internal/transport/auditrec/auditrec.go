@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -302,7 +303,7 @@ func (q *Request) Finish(ctx context.Context, errCode, errMsg string) error {
 	if q.view != nil {
 		if errCode == "" && !ev.ReadOnly && q.out != nil {
 			ev.ResponseElements, ev.AdditionalEventData = q.redact(q.out, q.outNms, true)
-		} else if errCode == "" && q.out != nil {
+		} else if errCode == "" && q.out != nil && hasAdditional(q.view, q.out, q.outNms) {
 			_, ev.AdditionalEventData = q.redact(q.out, q.outNms, true)
 		}
 		if q.view.Resources != nil && q.caller != nil {
@@ -557,6 +558,72 @@ func Unclassified(t reflect.Type, names Names, m map[string]Class) []string {
 	return out
 }
 
+// fieldKey names one member of a struct type under one naming rule.
+type fieldKey struct {
+	t     reflect.Type
+	names uintptr // the Names function's code pointer
+	name  string
+}
+
+// fieldIndex caches fieldKey → the field's index (-1: none), so that the
+// per-request lookups (Field, from every event's Resources) do not walk
+// struct tags each time.
+var fieldIndex sync.Map
+
+func namesID(names Names) uintptr { return reflect.ValueOf(names).Pointer() }
+
+func lookupField(t reflect.Type, names Names, name string) int {
+	k := fieldKey{t, namesID(names), name}
+	if i, ok := fieldIndex.Load(k); ok {
+		return i.(int)
+	}
+	idx := -1
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.IsExported() && names(f) == name {
+			idx = i
+			break
+		}
+	}
+	fieldIndex.Store(k, idx)
+	return idx
+}
+
+// additionalKey is a view and an output type under one naming rule.
+type additionalKey struct {
+	v     *View
+	t     reflect.Type
+	names uintptr
+}
+
+// additionalCache caches hasAdditional's answers.
+var additionalCache sync.Map
+
+// hasAdditional reports whether out (an operation's output) has a member
+// of class Additional, the only part of a read-only operation's output an
+// event records: for the others Finish skips rendering the output at all.
+func hasAdditional(v *View, out any, names Names) bool {
+	t := reflect.TypeOf(out)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return true // not a struct: let redact decide
+	}
+	k := additionalKey{v, t, namesID(names)}
+	if b, ok := additionalCache.Load(k); ok {
+		return b.(bool)
+	}
+	has := false
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.IsExported() && v.Members[names(f)] == Additional {
+			has = true
+			break
+		}
+	}
+	additionalCache.Store(k, has)
+	return has
+}
+
 // Field returns the string member at path (wire names) of v, or "".
 func Field(v any, names Names, path ...string) string {
 	rv := reflect.ValueOf(v)
@@ -570,17 +637,11 @@ func Field(v any, names Names, path ...string) string {
 		if rv.Kind() != reflect.Struct {
 			return ""
 		}
-		t := rv.Type()
-		found := false
-		for i := 0; i < t.NumField(); i++ {
-			if f := t.Field(i); f.IsExported() && names(f) == name {
-				rv, found = rv.Field(i), true
-				break
-			}
-		}
-		if !found {
+		i := lookupField(rv.Type(), names, name)
+		if i < 0 {
 			return ""
 		}
+		rv = rv.Field(i)
 	}
 	for rv.Kind() == reflect.Pointer {
 		if rv.IsNil() {
