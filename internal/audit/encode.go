@@ -218,12 +218,22 @@ const hexDigits = "0123456789abcdef"
 // json.Marshal does it): <, > and & as \u003c..., control characters as
 // \b \f \n \r \t or \u00XX, invalid UTF-8 as \ufffd, and U+2028 and U+2029
 // escaped.
+// plainASCII marks the ASCII bytes a JSON string holds as they are (the
+// test per byte of appendString's loop, where events spend most of their
+// encoding time).
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if plainASCII[b] {
 				i++
 				continue
 			}

@@ -103,11 +103,11 @@ type Log struct {
 	// sync: the next sync must be an fsync, not an fdatasync, so that
 	// the size (and with it the zeros later batches overwrite) is durable.
 	syncFull bool
-	// sums are the index summaries of segment sumsSeg's API events, kept
-	// as the writer indexes them when it wrote the segment from its start
-	// (sumsFull), so that its sidecar is written from them when the log
+	// side encodes the index sidecar of segment sumsSeg from the summaries
+	// the writer indexes, when it wrote the segment from its start
+	// (sumsFull), so that the sidecar is written from it when the log
 	// moves on instead of decoding the whole segment again.
-	sums     []summary
+	side     *sidecarBuilder
 	sumsSeg  int
 	sumsFull bool
 	seq      uint64
@@ -576,7 +576,10 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 						s := summarize(r.ev, off, j.lens[i])
 						l.index.addSummary(j.seg, &s)
 						if j.seg == l.sumsSeg && l.sumsFull {
-							l.sums = append(l.sums, s)
+							if l.side == nil {
+								l.side = newSidecarBuilder()
+							}
+							l.side.add(&s)
 						}
 					}
 					off += int64(j.lens[i]) + 1
@@ -598,16 +601,16 @@ func (l *Log) syncJobs(jobs []*syncJob) error {
 				l.cutTail(j.closeAfter, j.closeEnd)
 			}
 			j.closeAfter.Close()
-			var sums []summary
+			var side *sidecarBuilder
 			if j.seg == l.sumsSeg && l.sumsFull && err == nil {
-				sums = l.sums
-				if sums == nil {
-					sums = []summary{}
+				side = l.side
+				if side == nil {
+					side = newSidecarBuilder()
 				}
 			}
 			// The segment just opened is written from its start.
-			l.sums, l.sumsSeg, l.sumsFull = nil, l.segNum, true
-			l.saveSidecar(j.seg, sums)
+			l.side, l.sumsSeg, l.sumsFull = nil, l.segNum, true
+			l.saveSidecar(j.seg, side)
 		}
 	}
 	return err
