@@ -92,3 +92,73 @@ func Export(dir string, after uint64, limit int) ([]RemoteRecord, error) {
 	}
 	return out, nil
 }
+
+// ExportHead returns the sequence number of the last complete record of
+// the log in dir (0 for an empty log), as Export would return it. It reads
+// the newest segments backwards from their ends, so finding the end of a
+// long log (`arca audit tail --address`) costs a few reads, not the scan
+// of a whole segment that Head makes.
+func ExportHead(dir string) (uint64, error) {
+	segs, err := segments(dir)
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		seq, ok, err := lastSequenceOf(filepath.Join(dir, segmentName(segs[i])))
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return seq, nil
+		}
+	}
+	return 0, nil
+}
+
+// lastSequenceOf finds the last complete record of one segment, reading
+// windows from its end that double until one holds a whole record.
+func lastSequenceOf(path string) (uint64, bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil // pruned meanwhile
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, false, fmt.Errorf("audit: %w", err)
+	}
+	size := st.Size()
+	for w := int64(64 << 10); ; w *= 2 {
+		start := max(0, size-w)
+		buf := make([]byte, size-start)
+		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return 0, false, fmt.Errorf("audit: read %s: %w", filepath.Base(path), err)
+		}
+		// The preallocated zeros, a batch being written over them (records
+		// hold no zero byte) and an unterminated last line are not records
+		// yet: Export stops before them too.
+		if h := bytes.IndexByte(buf, 0); h >= 0 {
+			buf = buf[:h]
+		}
+		buf = buf[:bytes.LastIndexByte(buf, '\n')+1]
+		lines := bytes.Split(bytes.TrimSuffix(buf, []byte{'\n'}), []byte{'\n'})
+		if start > 0 && len(lines) > 0 {
+			lines = lines[1:] // may begin mid-line
+		}
+		for i := len(lines) - 1; i >= 0; i-- {
+			var s struct {
+				Sequence uint64 `json:"arcaSequence"`
+				Hash     string `json:"arcaHash"`
+			}
+			if json.Unmarshal(lines[i], &s) == nil && s.Hash != "" {
+				return s.Sequence, true, nil
+			}
+		}
+		if start == 0 {
+			return 0, false, nil
+		}
+	}
+}

@@ -61,3 +61,43 @@ func TestExportKeepsNonRecordLines(t *testing.T) {
 		}
 	}
 }
+
+// TestExportHead: the end of the log as Export sees it, found from the
+// segments' ends: across segments, in a segment still open (preallocated
+// zeros after the records), with an unterminated last line, and for an
+// empty log.
+func TestExportHead(t *testing.T) {
+	dir := t.TempDir()
+	if h, err := ExportHead(dir); err != nil || h != 0 {
+		t.Fatalf("empty log: %d, %v", h, err)
+	}
+	key := newKey(t)
+	writeLog(t, dir, key, 40, Options{MaxSegmentBytes: 4096})
+	if h, err := ExportHead(dir); err != nil || h != 40 {
+		t.Fatalf("closed log: %d, %v; want 40", h, err)
+	}
+	// Open: the newest segment ends in preallocated zeros.
+	l, err := Open(dir, key, Options{MaxSegmentBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := l.Append(t.Context(), event(100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := ExportHead(dir); err != nil || h != 43 {
+		t.Fatalf("open log: %d, %v; want 43", h, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := segments(dir)
+	f, _ := os.OpenFile(filepath.Join(dir, segmentName(segs[len(segs)-1])), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"eventVersion":"1.0`)
+	f.Close()
+	recs, err := Export(dir, 0, 1000)
+	if h, err2 := ExportHead(dir); err != nil || err2 != nil || h != recs[len(recs)-1].Seq {
+		t.Fatalf("with a line being written: head %d, %v; Export's last %d, %v", h, err2, recs[len(recs)-1].Seq, err)
+	}
+}

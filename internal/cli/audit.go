@@ -35,12 +35,13 @@ func auditCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Work with Arca's audit log.
 
 verify, tail and search read a log directory (DIR, default
-./arca-data/audit) and need no server. public-key reads DIR's
+./arca-data/audit) and need no server; with --address they ask a running
+one instead. public-key reads DIR's
 public-keys.pem, or with --endpoint asks a running server. rotate-key asks a
 running server (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY:
 the operator account's root).`,
 	}
-	cmd.AddCommand(auditVerifyCmd(stdout, stderr), auditPublicKeyCmd(stdout), auditTailCmd(stdout), auditSearchCmd(stdout), auditRotateCmd(stdout))
+	cmd.AddCommand(auditVerifyCmd(stdout, stderr), auditPublicKeyCmd(stdout), auditTailCmd(stdout, stderr), auditSearchCmd(stdout), auditRotateCmd(stdout))
 	return cmd
 }
 
@@ -306,23 +307,60 @@ func cloudTrailCall(ctx context.Context, endpoint, region, op string) (map[strin
 	return out, nil
 }
 
-func auditTailCmd(stdout io.Writer) *cobra.Command {
+func auditTailCmd(stdout, stderr io.Writer) *cobra.Command {
 	var n int
 	var follow, all bool
+	var node, region string
+	o := &operatorOpts{}
 	cmd := &cobra.Command{
-		Use:   "tail [DIR]",
+		Use:   "tail [DIR | --address URL]",
 		Short: "Print the last events of the audit log, and with -f follow new ones",
-		Long: `Print the last N events (JSON lines) of the audit log. Intent records and
-the log's own notices are left out unless --all. With -f, keep printing
-events as they are written (across new segments) until interrupted.`,
+		Long: `Print the last N events (JSON lines, oldest first) of the audit log. Intent
+records and the log's own notices are left out unless --all. With -f, keep
+printing events as they are written (across new segments) until
+interrupted.
+
+Offline (the default) it reads the log directory DIR. With --address it
+asks a running server instead (ArcaExportAuditLog, the same lines as
+offline), every 500 ms with -f, backing off while the server cannot be
+reached. On a cluster (nodes sharing PostgreSQL) each node has its own
+chain: by default every node's is followed, each from its own position,
+and the lines are merged by event time (the last N of all nodes first; then
+each poll's new lines; a node that joins meanwhile is followed from the
+start of its chain); --node follows only that node's. Each poll is itself an
+audited ArcaExportAuditLog call: the tail leaves its own calls' events out
+(by request ID), and shows every other client's. Credentials come from
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (the
+operator account's root, or an identity of it allowed
+cloudtrail:ArcaExportAuditLog); TLS as for arca operator (--ca-cert,
+--tls-fingerprint). Online, the first N are looked for among each node's
+last 10000 records.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if n < 0 {
+				return usageError{fmt.Errorf("tail: -n %d: want 0 or more", n)}
+			}
+			if cmd.Flags().Changed("address") {
+				if len(args) > 0 {
+					return usageError{errors.New("tail: give DIR (offline) or --address (online), not both")}
+				}
+				return tailOnline(cmd.Context(), o, region, node, n, follow, all, stdout, stderr)
+			}
+			if node != "" {
+				return usageError{errors.New("tail: --node needs --address")}
+			}
 			return tailLog(cmd.Context(), auditDir(args), n, follow, all, stdout)
 		},
 	}
-	cmd.Flags().IntVarP(&n, "lines", "n", 10, "how many events to print first")
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
-	cmd.Flags().BoolVar(&all, "all", false, "include intent records and the log's notices")
+	fl := cmd.Flags()
+	fl.IntVarP(&n, "lines", "n", 10, "how many events to print first")
+	fl.BoolVarP(&follow, "follow", "f", false, "keep printing new events")
+	fl.BoolVar(&all, "all", false, "include intent records and the log's notices")
+	fl.StringVar(&o.address, "address", envOr("ARCA_ADDR", "https://127.0.0.1:4599"), "tail through this running server (env ARCA_ADDR) instead of DIR")
+	fl.StringVar(&node, "node", "", "with --address: only this node's chain (default: every node's)")
+	fl.StringVar(&region, "region", envOr("AWS_REGION", "us-east-1"), "signing region (with --address)")
+	fl.StringVar(&o.caCert, "ca-cert", os.Getenv("ARCA_CACERT"), "PEM file of the CA (or self-signed certificate) to trust (env ARCA_CACERT)")
+	fl.StringVar(&o.fingerprint, "tls-fingerprint", os.Getenv("ARCA_TLS_FINGERPRINT"), "pin the server certificate by its SHA-256 (hex) (env ARCA_TLS_FINGERPRINT)")
 	return cmd
 }
 

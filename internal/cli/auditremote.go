@@ -33,6 +33,9 @@ type remoteVerify struct {
 	address, region string
 	creds           aws.Credentials
 	hc              *http.Client
+	// requestID, if set, is told the request ID of every answered call
+	// (the tail leaves its own calls' events out).
+	requestID func(string)
 }
 
 // call sends one CloudTrail-API operation (Arca's extensions among them).
@@ -53,9 +56,17 @@ func (r *remoteVerify) call(ctx context.Context, op string, in, out any) error {
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// The URL holds no credentials (they go in the signature), so
+		// the transport's error can be shown as it is.
+		return &remoteError{op: op, err: fmt.Errorf("cannot reach %s: %w", r.address, err)}
 	}
 	defer resp.Body.Close()
+	if r.requestID != nil {
+		r.requestID(resp.Header.Get("x-amzn-RequestId"))
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
 		return err
@@ -66,11 +77,29 @@ func (r *remoteVerify) call(ctx context.Context, op string, in, out any) error {
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(raw, &e) != nil || e.Type == "" {
-			return fmt.Errorf("%s: HTTP %d", op, resp.StatusCode)
+			return &remoteError{op: op, status: resp.StatusCode, err: fmt.Errorf("HTTP %d", resp.StatusCode)}
 		}
-		return fmt.Errorf("%s: %s: %s", op, e.Type, e.Message)
+		return &remoteError{op: op, status: resp.StatusCode, err: fmt.Errorf("%s: %s", e.Type, e.Message)}
 	}
 	return json.Unmarshal(raw, out)
+}
+
+// remoteError is a failed call: unreachable (status 0) or refused.
+type remoteError struct {
+	op     string
+	status int
+	err    error
+}
+
+func (e *remoteError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *remoteError) Unwrap() error { return e.err }
+
+// retryable reports whether the call may succeed if repeated unchanged:
+// the server could not be reached or failed (5xx, including sealed and
+// throttled), as opposed to refusing the request (bad credentials,
+// denied, unknown node), which repeating cannot mend.
+func (e *remoteError) retryable() bool {
+	return e.status == 0 || e.status >= 500 || e.status == http.StatusTooManyRequests
 }
 
 type exportPage struct {
@@ -81,6 +110,7 @@ type exportPage struct {
 	FirstLine     int
 	Anchor        string
 	NextToken     string
+	LastSequence  uint64
 }
 
 // fetch writes node's chain into dir as segment-00000001.jsonl,

@@ -172,3 +172,10 @@ func (x auditExport) Anchor(ctx context.Context, node string) ([]byte, error) {
 	}
 	return b, err
 }
+
+func (x auditExport) Head(ctx context.Context, node string) (uint64, error) {
+	if node != x.node {
+		return x.pg.AuditHead(ctx, node)
+	}
+	return audit.ExportHead(x.dir)
+}

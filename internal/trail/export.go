@@ -29,6 +29,9 @@ type Exporter interface {
 	Checkpoints(ctx context.Context, node string, after, limit int) ([][]byte, int, error)
 	// Anchor returns node's prune anchor (nil: none).
 	Anchor(ctx context.Context, node string) ([]byte, error)
+	// Head returns the sequence of node's last record (0: none), for
+	// FromEnd.
+	Head(ctx context.Context, node string) (uint64, error)
 }
 
 // Export parts.
@@ -46,6 +49,15 @@ type ArcaExportAuditLogInput struct {
 	// MaxResults is 1-10000 (default 1000).
 	MaxResults *int   `json:"MaxResults"`
 	NextToken  string `json:"NextToken"`
+	// StartAfterSequence starts the page after this record (Records
+	// only), as a NextToken would: a follower (`arca audit tail -f
+	// --address`) goes on from LastSequence even when the previous page
+	// was not full and so had no NextToken.
+	StartAfterSequence *uint64 `json:"StartAfterSequence"`
+	// FromEnd makes the page the chain's last MaxResults records instead
+	// of its first (Records only), so that a tail need not page through
+	// the whole chain to find its end.
+	FromEnd bool `json:"FromEnd"`
 }
 
 // ArcaExportAuditLogOutput is one page: the node's lines verbatim, in
@@ -61,6 +73,9 @@ type ArcaExportAuditLogOutput struct {
 	// Anchor is the node's prune anchor (anchor.json), if it has one.
 	Anchor    string `json:"Anchor,omitempty"`
 	NextToken string `json:"NextToken,omitempty"`
+	// LastSequence is the sequence of the last record in Lines (Records;
+	// omitted when Lines holds none): where StartAfterSequence goes on.
+	LastSequence uint64 `json:"LastSequence,omitempty"`
 }
 
 // ArcaExportAuditLog returns one node's audit chain (records, checkpoints
@@ -103,7 +118,31 @@ func (s *Service) ArcaExportAuditLog(ctx context.Context, c *auth.Caller, in *Ar
 	if !slices.Contains(nodes, node) {
 		return nil, svcerr.New(svcerr.ResourceNotFound, "No audit chain of node %.64q is known here.", node)
 	}
+	if (in.StartAfterSequence != nil || in.FromEnd) && part != PartRecords {
+		return nil, svcerr.New(svcerr.Validation, "StartAfterSequence and FromEnd apply to Part Records only.")
+	}
+	given := 0
+	for _, g := range []bool{in.NextToken != "", in.StartAfterSequence != nil, in.FromEnd} {
+		if g {
+			given++
+		}
+	}
+	if given > 1 {
+		return nil, svcerr.New(svcerr.Validation, "Give at most one of NextToken, StartAfterSequence and FromEnd.")
+	}
 	var after uint64
+	if in.StartAfterSequence != nil {
+		after = *in.StartAfterSequence
+	}
+	if in.FromEnd {
+		head, err := s.cfg.Export.Head(ctx, node)
+		if err != nil {
+			return nil, svcerr.InternalError(err)
+		}
+		// Sequences run without gaps (retention removes only a prefix),
+		// so the last limit records follow head-limit.
+		after = head - min(head, uint64(limit))
+	}
 	if in.NextToken != "" {
 		pos, ok := parseExportToken(in.NextToken, node, part)
 		if !ok {
@@ -132,6 +171,7 @@ func (s *Service) ArcaExportAuditLog(ctx context.Context, c *auth.Caller, in *Ar
 				n, last = n+1, r.Seq
 			}
 		}
+		out.LastSequence = last
 		if n == limit {
 			out.NextToken = exportToken(node, part, last)
 		}

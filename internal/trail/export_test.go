@@ -38,6 +38,8 @@ func (fakeExport) Anchor(_ context.Context, node string) ([]byte, error) {
 	return nil, nil
 }
 
+func (fakeExport) Head(context.Context, string) (uint64, error) { return 5, nil }
+
 func TestArcaExportAuditLog(t *testing.T) {
 	s := New(Config{Export: fakeExport{}, Operator: "111122223333", Identities: fakeIDs{}})
 	ctx := context.Background()
@@ -72,14 +74,18 @@ func TestArcaExportAuditLog(t *testing.T) {
 		in     ArcaExportAuditLogInput
 		code   svcerr.Code
 	}{
-		"another account's root": {other, ArcaExportAuditLogInput{}, svcerr.AccessDenied},
-		"a user without policy":  {alice, ArcaExportAuditLogInput{}, svcerr.AccessDenied},
-		"unknown node":           {root, ArcaExportAuditLogInput{NodeId: "zz"}, svcerr.ResourceNotFound},
-		"bad part":               {root, ArcaExportAuditLogInput{Part: "Keys"}, svcerr.Validation},
-		"max results 0":          {root, ArcaExportAuditLogInput{MaxResults: &zero}, svcerr.InvalidMaxResults},
-		"garbage token":          {root, ArcaExportAuditLogInput{NextToken: "!!"}, svcerr.InvalidNextToken},
-		"another node's token":   {root, ArcaExportAuditLogInput{NodeId: "a", NextToken: exportToken("b", PartRecords, 2)}, svcerr.InvalidNextToken},
-		"another part's token":   {root, ArcaExportAuditLogInput{NextToken: exportToken("a", PartCheckpoints, 2)}, svcerr.InvalidNextToken},
+		"another account's root":   {other, ArcaExportAuditLogInput{}, svcerr.AccessDenied},
+		"a user without policy":    {alice, ArcaExportAuditLogInput{}, svcerr.AccessDenied},
+		"unknown node":             {root, ArcaExportAuditLogInput{NodeId: "zz"}, svcerr.ResourceNotFound},
+		"bad part":                 {root, ArcaExportAuditLogInput{Part: "Keys"}, svcerr.Validation},
+		"max results 0":            {root, ArcaExportAuditLogInput{MaxResults: &zero}, svcerr.InvalidMaxResults},
+		"garbage token":            {root, ArcaExportAuditLogInput{NextToken: "!!"}, svcerr.InvalidNextToken},
+		"another node's token":     {root, ArcaExportAuditLogInput{NodeId: "a", NextToken: exportToken("b", PartRecords, 2)}, svcerr.InvalidNextToken},
+		"another part's token":     {root, ArcaExportAuditLogInput{NextToken: exportToken("a", PartCheckpoints, 2)}, svcerr.InvalidNextToken},
+		"from end of checkpoints":  {root, ArcaExportAuditLogInput{Part: PartCheckpoints, FromEnd: true}, svcerr.Validation},
+		"start after, checkpoints": {root, ArcaExportAuditLogInput{Part: PartCheckpoints, StartAfterSequence: new(uint64)}, svcerr.Validation},
+		"from end and start after": {root, ArcaExportAuditLogInput{FromEnd: true, StartAfterSequence: new(uint64)}, svcerr.Validation},
+		"from end and a token":     {root, ArcaExportAuditLogInput{FromEnd: true, NextToken: exportToken("a", PartRecords, 2)}, svcerr.Validation},
 	} {
 		if _, err := s.ArcaExportAuditLog(ctx, c.caller, &c.in); svcerr.CodeOf(err) != c.code {
 			t.Errorf("%s: %v; want %s", name, err, c.code)
@@ -93,5 +99,34 @@ func TestArcaExportAuditLog(t *testing.T) {
 	}
 	if _, err := New(Config{Operator: "111122223333"}).ArcaExportAuditLog(ctx, root, &ArcaExportAuditLogInput{}); svcerr.CodeOf(err) != svcerr.UnsupportedOperation {
 		t.Errorf("audit off: %v", err)
+	}
+}
+
+// TestArcaExportAuditLogTail: FromEnd gives the chain's last MaxResults
+// records and StartAfterSequence goes on after LastSequence, which is how
+// `arca audit tail --address` finds the end and follows it.
+func TestArcaExportAuditLogTail(t *testing.T) {
+	s := New(Config{Export: fakeExport{}, Operator: "111122223333", Identities: fakeIDs{}})
+	ctx := context.Background()
+	for _, c := range []struct {
+		max  int
+		want string
+		last uint64
+		tok  bool
+	}{{2, "[b4 b5]", 5, true}, {5, "[b1 b2 b3 b4 b5]", 5, true}, {9, "[b1 b2 b3 b4 b5]", 5, false}} {
+		out, err := s.ArcaExportAuditLog(ctx, root, &ArcaExportAuditLogInput{NodeId: "b", FromEnd: true, MaxResults: &c.max})
+		if err != nil || fmt.Sprint(out.Lines) != c.want || out.LastSequence != c.last || (out.NextToken != "") != c.tok {
+			t.Errorf("FromEnd, MaxResults %d: %+v, %v; want %s ending at %d", c.max, out, err, c.want, c.last)
+		}
+	}
+	for _, c := range []struct {
+		after uint64
+		want  string
+		last  uint64
+	}{{0, "[a1 a2 a3 a4 a5]", 5}, {3, "[a4 a5]", 5}, {5, "[]", 0}} {
+		out, err := s.ArcaExportAuditLog(ctx, root, &ArcaExportAuditLogInput{StartAfterSequence: &c.after})
+		if err != nil || fmt.Sprint(out.Lines) != c.want || out.LastSequence != c.last || out.NextToken != "" {
+			t.Errorf("StartAfterSequence %d: %+v, %v; want %s, last %d", c.after, out, err, c.want, c.last)
+		}
 	}
 }

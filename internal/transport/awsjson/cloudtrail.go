@@ -31,5 +31,6 @@ var cloudTrailView = &auditrec.View{
 		// ArcaExportAuditLog: the lines are the log itself (Omit, as Events).
 		"NodeId": auditrec.Record, "Part": auditrec.Record, "ServingNodeId": auditrec.Record, "Nodes": auditrec.Record,
 		"Lines": auditrec.Omit, "FirstLine": auditrec.Record, "Anchor": auditrec.Omit,
+		"StartAfterSequence": auditrec.Record, "FromEnd": auditrec.Record, "LastSequence": auditrec.Record,
 	},
 }

@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// lockedBuf is an io.Writer the test reads while a process writes it.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(strings.TrimSuffix(l.b.String(), "\n"), "\n")
+}
+
+// tailEvent is what the tests look at in a printed line.
+type tailEvent struct {
+	EventName         string `json:"eventName"`
+	EventType         string `json:"eventType"`
+	RequestParameters struct {
+		EncryptionContext map[string]string `json:"encryptionContext"`
+	} `json:"requestParameters"`
+}
+
+func parseTailLine(t *testing.T, l string) tailEvent {
+	t.Helper()
+	var e tailEvent
+	if err := json.Unmarshal([]byte(l), &e); err != nil {
+		t.Fatalf("tail printed a line that is not JSON: %q", l)
+	}
+	return e
+}
+
+// TestAuditTailOnline drives `arca audit tail --address` against a server
+// with 4 KiB segments: -n gives the last API events oldest first (not the
+// tail's own calls), --all adds the lines that are not API events exactly
+// as the offline tail prints them, -f prints every event appended while it
+// runs exactly once and in order across segment rollovers and stops
+// cleanly on SIGINT, and bad credentials or an unreachable server fail
+// with a clear message.
+func TestAuditTailOnline(t *testing.T) {
+	t.Parallel()
+	cfg := writeConfig(t, "audit_segment_max_bytes: 4096\n")
+	s := startServer(t, serverOpts{env: []string{"ARCA_CONFIG=" + cfg}})
+	c := s.client("us-east-1")
+	key := createKey(t, c, nil)
+	encrypt := func(tag string) {
+		t.Helper()
+		_, err := c.Encrypt(bg(), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("tail-plaintext"),
+			EncryptionContext: map[string]string{"tail": tag}})
+		mustOK(t, err, "Encrypt")
+	}
+	for i := range 5 {
+		encrypt(fmt.Sprint("a", i))
+	}
+	env := []string{"AWS_ACCESS_KEY_ID=" + rootAKID, "AWS_SECRET_ACCESS_KEY=" + rootSecret}
+
+	// -n: the last three API events, oldest first. The tail's own
+	// ArcaExportAuditLog calls are audited too (the first is in the log
+	// before it reads the end), but not shown to it.
+	out, code := runArca(t, env, "audit", "tail", "-n", "3", "--address", s.endpoint)
+	if code != 0 {
+		t.Fatalf("tail -n 3: exit %d\n%s", code, out)
+	}
+	var tags []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		tags = append(tags, parseTailLine(t, l).RequestParameters.EncryptionContext["tail"])
+	}
+	if fmt.Sprint(tags) != "[a2 a3 a4]" {
+		t.Fatalf("tail -n 3 printed %v; want [a2 a3 a4]\n%s", tags, out)
+	}
+
+	// -f: every event appended meanwhile, once, in order, over several
+	// segment rollovers.
+	segsBefore, _ := filepath.Glob(filepath.Join(s.dataDir, "audit", "segment-*.jsonl"))
+	var stdout, stderr lockedBuf
+	cmd := exec.Command(arcaBin, "audit", "tail", "-f", "-n", "1", "--address", s.endpoint)
+	cmd.Env = cleanEnv(env...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitUntil(t, 20*time.Second, "the first line of tail -f", func() bool { return stdout.lines()[0] != "" })
+	const follow = 40
+	for i := range follow {
+		encrypt(fmt.Sprint("f", i))
+		if i%10 == 9 {
+			time.Sleep(300 * time.Millisecond) // let polls fall between the appends
+		}
+	}
+	waitUntil(t, 20*time.Second, "tail -f to print every new event", func() bool { return len(stdout.lines()) >= 1+follow })
+	time.Sleep(1200 * time.Millisecond) // more polls: nothing may be printed twice
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("tail -f after SIGINT: %v\n%s", err, stderr.lines())
+	}
+	// The first line is the last event before: the previous tail's
+	// last call (another client's, so shown).
+	lines := stdout.lines()
+	if e := parseTailLine(t, lines[0]); e.EventName != "ArcaExportAuditLog" {
+		t.Errorf("tail -f -n 1 began with %+v; want the previous tail's call", e)
+	}
+	tags = nil
+	for _, l := range lines[1:] {
+		tags = append(tags, parseTailLine(t, l).RequestParameters.EncryptionContext["tail"])
+	}
+	var want []string
+	for i := range follow {
+		want = append(want, fmt.Sprint("f", i))
+	}
+	if !slices.Equal(tags, want) {
+		t.Fatalf("tail -f printed %v;\nwant %v", tags, want)
+	}
+	segsAfter, _ := filepath.Glob(filepath.Join(s.dataDir, "audit", "segment-*.jsonl"))
+	if len(segsAfter) < len(segsBefore)+3 {
+		t.Fatalf("segments %d → %d: want several rollovers while following", len(segsBefore), len(segsAfter))
+	}
+
+	// --all: a line that is not a record (put in while the server was
+	// stopped) is printed online as offline, and only with --all.
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(s.dataDir, "audit", "segment-00000001.jsonl")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.SplitAfter(string(b), "\n")
+	parts = slices.Insert(parts, 2, "garbage\n")
+	if err := os.WriteFile(seg, []byte(strings.Join(parts, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	c = s.client("us-east-1") // a new port
+	encrypt("b0")
+	offline, code := runArca(t, nil, "audit", "tail", "-n", "100000", "--all", filepath.Join(s.dataDir, "audit"))
+	if code != 0 {
+		t.Fatalf("offline tail --all: exit %d\n%s", code, offline)
+	}
+	online, code := runArca(t, env, "audit", "tail", "-n", "100000", "--all", "--address", s.endpoint)
+	if code != 0 {
+		t.Fatalf("tail --all --address: exit %d\n%s", code, online)
+	}
+	// The same lines, but for the ArcaExportAuditLog calls (the online
+	// tail's own are left out, and the offline one saw none of its own).
+	dropExports := func(out string) []string {
+		var keep []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if !strings.Contains(l, `"eventName":"ArcaExportAuditLog"`) {
+				keep = append(keep, l)
+			}
+		}
+		return keep
+	}
+	on, off := dropExports(online), dropExports(offline)
+	if !slices.Equal(on, off) || slices.Index(on, "garbage") != 2 {
+		t.Fatalf("tail --all online (%d lines) differs from offline (%d lines), or has no garbage at line 3:\n%s", len(on), len(off), online)
+	}
+	if strings.Contains(offline, `"eventType":"ArcaServiceEvent"`) && !strings.Contains(online, `"eventType":"ArcaServiceEvent"`) {
+		t.Fatal("tail --all --address left out the log's own notices")
+	}
+	apiOnly, code := runArca(t, env, "audit", "tail", "-n", "100000", "--address", s.endpoint)
+	if code != 0 || strings.Contains(apiOnly, "garbage") || !strings.Contains(apiOnly, `"tail":"b0"`) {
+		t.Fatalf("tail --address without --all: exit %d\n%s", code, apiOnly)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(apiOnly), "\n") {
+		if e := parseTailLine(t, l); e.EventType != "AwsApiCall" {
+			t.Fatalf("tail without --all printed a %q record", e.EventType)
+		}
+	}
+
+	// Refused or unreachable: a clear message, exit status non-zero, and
+	// the secret never shown.
+	bad := []string{"AWS_ACCESS_KEY_ID=" + rootAKID, "AWS_SECRET_ACCESS_KEY=wrong-secret-do-not-print"}
+	out, code = runArca(t, bad, "audit", "tail", "-f", "--address", s.endpoint)
+	if code == 0 || !strings.Contains(out, "ArcaExportAuditLog: InvalidSignatureException") || strings.Contains(out, "wrong-secret-do-not-print") {
+		t.Fatalf("tail -f with a wrong secret: exit %d\n%s", code, out)
+	}
+	out, code = runArca(t, env, "audit", "tail", "--address", s.endpoint, "--node", "nope")
+	if code == 0 || !strings.Contains(out, "ResourceNotFoundException") {
+		t.Fatalf("tail --node nope: exit %d\n%s", code, out)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runArca(t, env, "audit", "tail", "-f", "--address", s.endpoint)
+	if code == 0 || !strings.Contains(out, "cannot reach "+s.endpoint) || strings.Contains(out, rootSecret) {
+		t.Fatalf("tail -f with the server down: exit %d\n%s", code, out)
+	}
+}
