@@ -214,3 +214,107 @@ func TestAuditTailOnline(t *testing.T) {
 		t.Fatalf("tail -f with the server down: exit %d\n%s", code, out)
 	}
 }
+
+// TestClusterAuditTailOnline: on two nodes sharing PostgreSQL, `arca audit
+// tail -f --address` through node A follows both chains (node B's from
+// the copy A reads in PostgreSQL) and prints every event of either node
+// once, each node's in its order; --node follows only the one named.
+func TestClusterAuditTailOnline(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, nil, 2)
+	a := c.nodes[0]
+	key := createKey(t, a.client("us-east-1"), nil)
+	env := []string{"AWS_ACCESS_KEY_ID=" + rootAKID, "AWS_SECRET_ACCESS_KEY=" + rootSecret}
+	follow := func(args ...string) (*lockedBuf, *exec.Cmd) {
+		t.Helper()
+		var stdout, stderr lockedBuf
+		cmd := exec.Command(arcaBin, append([]string{"audit", "tail", "-f", "-n", "1", "--address", a.endpoint}, args...)...)
+		cmd.Env = cleanEnv(env...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() })
+		// The first line is printed once every followed node's end is
+		// read: events from then on must all be printed.
+		waitUntil(t, 20*time.Second, "the first line of tail -f", func() bool { return stdout.lines()[0] != "" })
+		return &stdout, cmd
+	}
+	type seen struct{ node, tag string }
+	printed := func(buf *lockedBuf) []seen {
+		var out []seen
+		for _, l := range buf.lines() {
+			if l == "" {
+				continue
+			}
+			var e struct {
+				Node string `json:"arcaNodeId"`
+				tailEvent
+			}
+			if err := json.Unmarshal([]byte(l), &e); err != nil {
+				t.Fatalf("not JSON: %q", l)
+			}
+			if tag := e.RequestParameters.EncryptionContext["tail"]; tag != "" {
+				out = append(out, seen{e.Node, tag})
+			}
+		}
+		return out
+	}
+	both, bothCmd := follow()
+	const rounds = 10
+	for i := range rounds {
+		for j, n := range c.nodes {
+			_, err := n.client("us-east-1").Encrypt(bg(), &kms.EncryptInput{KeyId: key.Arn, Plaintext: []byte("x"),
+				EncryptionContext: map[string]string{"tail": fmt.Sprintf("%c%02d", 'A'+j, i)}})
+			mustOK(t, err, "Encrypt")
+		}
+	}
+	waitUntil(t, 20*time.Second, "tail -f to print both nodes' events", func() bool { return len(printed(both)) >= 2*rounds })
+	// Node B's ID: the node of its Encrypts' events.
+	var bNode string
+	for _, s := range printed(both) {
+		if s.tag[0] == 'B' {
+			bNode = s.node
+		}
+	}
+	only, onlyCmd := follow("--node", bNode)
+	_, err := c.nodes[1].client("us-east-1").Encrypt(bg(), &kms.EncryptInput{KeyId: key.Arn, Plaintext: []byte("x"),
+		EncryptionContext: map[string]string{"tail": "B99"}})
+	mustOK(t, err, "Encrypt")
+	_, err = a.client("us-east-1").Encrypt(bg(), &kms.EncryptInput{KeyId: key.Arn, Plaintext: []byte("x"),
+		EncryptionContext: map[string]string{"tail": "A99"}})
+	mustOK(t, err, "Encrypt")
+	waitUntil(t, 20*time.Second, "tail -f --node to print node B's event", func() bool {
+		got := printed(only)
+		return len(got) > 0 && got[len(got)-1].tag == "B99"
+	})
+	waitUntil(t, 20*time.Second, "tail -f to print the last events", func() bool { return len(printed(both)) >= 2*rounds+2 })
+	time.Sleep(time.Second) // more polls: nothing may be printed twice
+	for _, cmd := range []*exec.Cmd{bothCmd, onlyCmd} {
+		cmd.Process.Signal(syscall.SIGINT)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("tail -f after SIGINT: %v", err)
+		}
+	}
+	perNode := map[byte][]string{}
+	for _, s := range printed(both) {
+		if (s.tag[0] == 'B') != (s.node == bNode) {
+			t.Fatalf("event %s printed as node %s's", s.tag, s.node)
+		}
+		perNode[s.tag[0]] = append(perNode[s.tag[0]], s.tag)
+	}
+	for _, n := range []byte{'A', 'B'} {
+		var want []string
+		for i := range rounds {
+			want = append(want, fmt.Sprintf("%c%02d", n, i))
+		}
+		want = append(want, fmt.Sprintf("%c99", n))
+		if !slices.Equal(perNode[n], want) {
+			t.Errorf("node %c's events as followed: %v; want %v", n, perNode[n], want)
+		}
+	}
+	// Its first line (-n 1) may be B09; then only B99.
+	if got := printed(only); len(got) > 2 || got[len(got)-1].tag != "B99" || got[0].tag[0] != 'B' {
+		t.Errorf("tail -f --node %s printed %v; want node B's events only, B99 once", bNode, got)
+	}
+}
