@@ -130,10 +130,10 @@ func lastSequenceOf(path string) (uint64, bool, error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("audit: %w", err)
 	}
-	size := st.Size()
+	end := st.Size()
 	for w := int64(64 << 10); ; w *= 2 {
-		start := max(0, size-w)
-		buf := make([]byte, size-start)
+		start := max(0, end-w)
+		buf := make([]byte, end-start)
 		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
 			return 0, false, fmt.Errorf("audit: read %s: %w", filepath.Base(path), err)
 		}
@@ -141,6 +141,13 @@ func lastSequenceOf(path string) (uint64, bool, error) {
 		// hold no zero byte) and an unterminated last line are not records
 		// yet: Export stops before them too.
 		if h := bytes.IndexByte(buf, 0); h >= 0 {
+			if h == 0 && start > 0 {
+				// All zeros so far (the open segment's preallocated
+				// tail, up to 4 MiB): look before them, not again
+				// over them.
+				end = start
+				continue
+			}
 			buf = buf[:h]
 		}
 		buf = buf[:bytes.LastIndexByte(buf, '\n')+1]

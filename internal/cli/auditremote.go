@@ -79,7 +79,7 @@ func (r *remoteVerify) call(ctx context.Context, op string, in, out any) error {
 		if json.Unmarshal(raw, &e) != nil || e.Type == "" {
 			return &remoteError{op: op, status: resp.StatusCode, err: fmt.Errorf("HTTP %d", resp.StatusCode)}
 		}
-		return &remoteError{op: op, status: resp.StatusCode, err: fmt.Errorf("%s: %s", e.Type, e.Message)}
+		return &remoteError{op: op, status: resp.StatusCode, typ: e.Type, err: fmt.Errorf("%s: %s", e.Type, e.Message)}
 	}
 	return json.Unmarshal(raw, out)
 }
@@ -88,6 +88,7 @@ func (r *remoteVerify) call(ctx context.Context, op string, in, out any) error {
 type remoteError struct {
 	op     string
 	status int
+	typ    string // the AWS error code (__type), if any
 	err    error
 }
 
@@ -99,7 +100,7 @@ func (e *remoteError) Unwrap() error { return e.err }
 // throttled), as opposed to refusing the request (bad credentials,
 // denied, unknown node), which repeating cannot mend.
 func (e *remoteError) retryable() bool {
-	return e.status == 0 || e.status >= 500 || e.status == http.StatusTooManyRequests
+	return e.status == 0 || e.status >= 500 || e.status == http.StatusTooManyRequests || e.typ == "ThrottlingException"
 }
 
 type exportPage struct {
