@@ -70,8 +70,8 @@ func (t *remoteTail) ownCall(id string) {
 	now := time.Now()
 	t.own[id] = now
 	if len(t.own) > 4096 {
-		// Calls answered by a node whose chain is not followed (--node)
-		// never come back; forget the old ones.
+		// An event is read within seconds of its call (or never, if the
+		// node answering is not followed: --node); forget old calls.
 		for k, at := range t.own {
 			if now.Sub(at) > 10*time.Minute {
 				delete(t.own, k)
@@ -80,13 +80,12 @@ func (t *remoteTail) ownCall(id string) {
 	}
 }
 
-// isOwn reports (once) whether a record is the event of this tail's call.
+// isOwn reports whether a record is the event of one of this tail's
+// calls. The ID is kept (until ownCall ages it out): the first lines may
+// be read more than once while looking further back.
 func (t *remoteTail) isOwn(reqID string) bool {
-	if _, ok := t.own[reqID]; ok && reqID != "" {
-		delete(t.own, reqID)
-		return true
-	}
-	return false
+	_, ok := t.own[reqID]
+	return ok && reqID != ""
 }
 
 // recordOf returns a line's sequence and eventTime if it is a record (as

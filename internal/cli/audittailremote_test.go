@@ -253,3 +253,25 @@ func sameFollow(got, want string) bool {
 	}
 	return true
 }
+
+// TestTailOnlineLooksBack: without --all, the first lines are looked for
+// further back when the chain's end holds too few API events, and the
+// tail's own calls stay left out on every look.
+func TestTailOnlineLooksBack(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	f := &fakeExportServer{nodes: map[string][]string{}}
+	f.add("a", fakeRecord("a", 1, "t1"), fakeRecord("a", 2, "t1"))
+	for s := 3; s <= 150; s++ {
+		f.add("a", strings.Replace(fakeRecord("a", s, "t2"), "AwsApiCall", "ArcaServiceEvent", 1))
+	}
+	// The event of the tail's first call, among the last 100 records.
+	f.add("a", strings.Replace(fakeRecord("a", 151, "t3"), "r-a151", "own-1", 1))
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	var out syncBuf
+	err := tailOnline(context.Background(), &operatorOpts{address: srv.URL}, "us-east-1", "", 2, false, false, &out, &out)
+	if got := names(out.String()); err != nil || got != "a1 a2" {
+		t.Fatalf("-n 2: %q, %v; want a1 a2", got, err)
+	}
+}
