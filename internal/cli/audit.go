@@ -323,7 +323,9 @@ interrupted.
 Offline (the default) it reads the log directory DIR. With --address it
 asks a running server instead (ArcaExportAuditLog, the same lines as
 offline), every 500 ms with -f, backing off while the server cannot be
-reached. On a cluster (nodes sharing PostgreSQL) each node has its own
+reached or fails (an unreachable server at the start, and a refusal at
+any time, such as bad credentials or an unknown node, end it with exit
+status 1). On a cluster (nodes sharing PostgreSQL) each node has its own
 chain: by default every node's is followed, each from its own position,
 and the lines are merged by event time (the last N of all nodes first; then
 each poll's new lines; a node that joins meanwhile is followed from the
