@@ -93,28 +93,6 @@ func Export(dir string, after uint64, limit int) ([]RemoteRecord, error) {
 	return out, nil
 }
 
-// ExportHead returns the sequence number of the last complete record of
-// the log in dir (0 for an empty log), as Export would return it. It reads
-// the newest segments backwards from their ends, so finding the end of a
-// long log (`arca audit tail --address`) costs a few reads, not the scan
-// of a whole segment that Head makes.
-func ExportHead(dir string) (uint64, error) {
-	segs, err := segments(dir)
-	if err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
-	}
-	for i := len(segs) - 1; i >= 0; i-- {
-		seq, ok, err := lastSequenceOf(filepath.Join(dir, segmentName(segs[i])))
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			return seq, nil
-		}
-	}
-	return 0, nil
-}
-
 // lastSequenceOf finds the last complete record of one segment, reading
 // windows from its end that double until one holds a whole record.
 func lastSequenceOf(path string) (uint64, bool, error) {

@@ -62,18 +62,18 @@ func TestExportKeepsNonRecordLines(t *testing.T) {
 	}
 }
 
-// TestExportHead: the end of the log as Export sees it, found from the
+// TestHead: the end of the log as Export sees it, found from the
 // segments' ends: across segments, in a segment still open (preallocated
 // zeros after the records), with an unterminated last line, and for an
 // empty log.
-func TestExportHead(t *testing.T) {
+func TestHead(t *testing.T) {
 	dir := t.TempDir()
-	if h, err := ExportHead(dir); err != nil || h != 0 {
+	if h, err := Head(dir); err != nil || h != 0 {
 		t.Fatalf("empty log: %d, %v", h, err)
 	}
 	key := newKey(t)
 	writeLog(t, dir, key, 40, Options{MaxSegmentBytes: 4096})
-	if h, err := ExportHead(dir); err != nil || h != 40 {
+	if h, err := Head(dir); err != nil || h != 40 {
 		t.Fatalf("closed log: %d, %v; want 40", h, err)
 	}
 	// Open: the newest segment ends in preallocated zeros.
@@ -86,7 +86,7 @@ func TestExportHead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if h, err := ExportHead(dir); err != nil || h != 43 {
+	if h, err := Head(dir); err != nil || h != 43 {
 		t.Fatalf("open log: %d, %v; want 43", h, err)
 	}
 	if err := l.Close(); err != nil {
@@ -97,7 +97,7 @@ func TestExportHead(t *testing.T) {
 	f.WriteString(`{"eventVersion":"1.0`)
 	f.Close()
 	recs, err := Export(dir, 0, 1000)
-	if h, err2 := ExportHead(dir); err != nil || err2 != nil || h != recs[len(recs)-1].Seq {
+	if h, err2 := Head(dir); err != nil || err2 != nil || h != recs[len(recs)-1].Seq {
 		t.Fatalf("with a line being written: head %d, %v; Export's last %d, %v", h, err2, recs[len(recs)-1].Seq, err)
 	}
 }

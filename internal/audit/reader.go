@@ -118,22 +118,23 @@ func readSegment(path string, from uint64, fn func(uint64, []byte) error) error 
 }
 
 // Head returns the sequence number of the last complete record of the log
-// in dir (0 for an empty log).
+// in dir, as Export and ReadFrom see it (0 for an empty log; the prune
+// anchor's when retention left no record). It reads the newest segments
+// backwards from their ends, so finding the end of a long log (a sink
+// starting, `arca audit tail --address`) costs a few reads, not a decode
+// of a whole segment.
 func Head(dir string) (uint64, error) {
 	segs, err := segments(dir)
 	if err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
 	for i := len(segs) - 1; i >= 0; i-- {
-		ev, err := lastEventOf(filepath.Join(dir, segmentName(segs[i])))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+		seq, ok, err := lastSequenceOf(filepath.Join(dir, segmentName(segs[i])))
 		if err != nil {
 			return 0, err
 		}
-		if ev != nil {
-			return ev.Sequence, nil
+		if ok {
+			return seq, nil
 		}
 	}
 	if a, err := readAnchor(dir); err == nil && a != nil {

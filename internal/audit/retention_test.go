@@ -327,3 +327,29 @@ func TestIndexAfterPrune(t *testing.T) {
 		t.Errorf("%d events after pruning %d; want %d", n, a.Sequence, 60-int(a.Sequence))
 	}
 }
+
+// TestHeadAfterPrune: the head is the last record after a prune, and the
+// prune anchor's sequence once no segment holds a record any more.
+func TestHeadAfterPrune(t *testing.T) {
+	t.Parallel()
+	l, clk, dir, key := agedLog(t)
+	a, err := Prune(dir, key, clk.Now().Add(-30*24*time.Hour), PruneOptions{Now: clk.Now})
+	if err != nil || a == nil {
+		t.Fatalf("Prune = %v, %v", a, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := Head(dir); err != nil || h != 60 {
+		t.Fatalf("Head after prune = %d, %v; want 60", h, err)
+	}
+	segs, _ := segments(dir)
+	for _, n := range segs {
+		if err := os.Remove(filepath.Join(dir, segmentName(n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := Head(dir); err != nil || h != a.Sequence {
+		t.Fatalf("Head with no segment left = %d, %v; want the anchor's %d", h, err, a.Sequence)
+	}
+}

@@ -177,5 +177,5 @@ func (x auditExport) Head(ctx context.Context, node string) (uint64, error) {
 	if node != x.node {
 		return x.pg.AuditHead(ctx, node)
 	}
-	return audit.ExportHead(x.dir)
+	return audit.Head(x.dir)
 }
