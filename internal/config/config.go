@@ -269,7 +269,7 @@ var fields = []field{
 }
 
 // DefaultAuditCommitDelay is audit_commit_delay's default, measured in
-// docs/PERFORMANCE.md ("Commit delay").
+// docs/PERFORMANCE.md ("Third pass").
 const DefaultAuditCommitDelay = 500 * time.Microsecond
 
 // AuditPath is the audit log directory: AuditDir, or DATA_DIR/audit.

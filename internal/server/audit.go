@@ -180,8 +180,8 @@ var auditProcOnce sync.Once
 // the runtime hands its P to request goroutines meanwhile, and when the
 // sync returns the writer must wait for a P behind them before it can
 // acknowledge the batch, which holds every request of the batch and leaves
-// the CPUs idle at 64 clients (docs/PERFORMANCE.md, "Commit delay and the
-// writer's P"). One more P lets it run at once. Setting GOMAXPROCS by hand
+// the CPUs idle at 64 clients (docs/PERFORMANCE.md, "Third pass"). One
+// more P lets it run at once. Setting GOMAXPROCS by hand
 // turns this off; it also turns off Go's tracking of a changed cgroup CPU
 // limit, as any explicit GOMAXPROCS does.
 func auditWriterProc(log *slog.Logger) {

@@ -561,7 +561,7 @@ func Unclassified(t reflect.Type, names Names, m map[string]Class) []string {
 // fieldKey names one member of a struct type under one naming rule.
 type fieldKey struct {
 	t     reflect.Type
-	names uintptr // the Names function's code pointer
+	names uintptr // the Names function's code pointer (JSONName, QueryName: top-level functions; closures with different captured state would share one)
 	name  string
 }
 

@@ -74,3 +74,33 @@ func TestRedactNested(t *testing.T) {
 		t.Errorf("Unclassified = %v", u)
 	}
 }
+
+func TestHasAdditional(t *testing.T) {
+	v := &View{Members: map[string]Class{"KeyId": Record, "KeyMaterialId": Additional}}
+	type with struct {
+		KeyID string `json:"KeyId"`
+		ID    string `json:"KeyMaterialId"`
+	}
+	type without struct {
+		KeyID string `json:"KeyId"`
+	}
+	type nested struct {
+		Inner with `json:"Inner"`
+	}
+	for _, tc := range []struct {
+		name string
+		out  any
+		want bool
+	}{
+		{"member of class Additional", &with{}, true},
+		{"none", &without{}, false},
+		{"only nested (recorded, not additional)", &nested{}, false},
+		{"not a struct: left to redact", map[string]string{}, true},
+	} {
+		for range 2 { // the second answer comes from the cache
+			if got := hasAdditional(v, tc.out, JSONName); got != tc.want {
+				t.Errorf("%s: hasAdditional = %v; want %v", tc.name, got, tc.want)
+			}
+		}
+	}
+}

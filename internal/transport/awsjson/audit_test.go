@@ -49,6 +49,15 @@ func auditServer(log *fakeLog, runs *int) *Server {
 		Op("GetThing", "test:GetThing", func(_ context.Context, _ *auth.Caller, i *in) (*out, error) {
 			return &out{Name: i.Name, Secret: []byte("response-secret"), ID: "km1"}, nil
 		}),
+		Op("ListThings", "test:ListThings", func(_ context.Context, _ *auth.Caller, i *in) (*struct {
+			Name   string `json:"Name"`
+			Secret []byte `json:"Secret"`
+		}, error) {
+			return &struct {
+				Name   string `json:"Name"`
+				Secret []byte `json:"Secret"`
+			}{Name: i.Name, Secret: []byte("response-secret")}, nil
+		}),
 		Op("PutThing", "test:PutThing", func(_ context.Context, _ *auth.Caller, i *in) (*out, error) {
 			*runs++
 			return &out{Name: i.Name, Secret: []byte("response-secret"), ID: "km2"}, nil
@@ -94,8 +103,17 @@ func TestAuditEventShape(t *testing.T) {
 	// A read-only operation: one event, no response elements.
 	log.events = nil
 	do(t, s, "TestService.GetThing", "us-east-1/test", `{"Name":"n2"}`)
-	if len(log.events) != 1 || !log.events[0].ReadOnly || string(log.events[0].ResponseElements) != "null" {
+	if len(log.events) != 1 || !log.events[0].ReadOnly || string(log.events[0].ResponseElements) != "null" ||
+		string(log.events[0].AdditionalEventData) != `{"keyMaterialId":"km1"}` {
 		t.Errorf("GetThing events: %+v", log.events)
+	}
+	// A read-only operation whose output has nothing for
+	// additionalEventData: none.
+	log.events = nil
+	do(t, s, "TestService.ListThings", "us-east-1/test", `{"Name":"n3"}`)
+	if len(log.events) != 1 || !log.events[0].ReadOnly || string(log.events[0].ResponseElements) != "null" ||
+		log.events[0].AdditionalEventData != nil {
+		t.Errorf("ListThings events: %+v", log.events)
 	}
 	// Refused before any operation: recorded with the error, no caller.
 	log.events = nil
