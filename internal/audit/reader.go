@@ -142,3 +142,58 @@ func Head(dir string) (uint64, error) {
 	}
 	return 0, nil
 }
+
+// lastSequenceOf finds the last complete record of one segment, reading
+// windows from its end that double until one holds a whole record.
+func lastSequenceOf(path string) (uint64, bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil // pruned meanwhile
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, false, fmt.Errorf("audit: %w", err)
+	}
+	end := st.Size()
+	for w := int64(64 << 10); ; w *= 2 {
+		start := max(0, end-w)
+		buf := make([]byte, end-start)
+		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return 0, false, fmt.Errorf("audit: read %s: %w", filepath.Base(path), err)
+		}
+		// The preallocated zeros, a batch being written over them (records
+		// hold no zero byte) and an unterminated last line are not records
+		// yet: Export stops before them too.
+		if h := bytes.IndexByte(buf, 0); h >= 0 {
+			if h == 0 && start > 0 {
+				// All zeros so far (the open segment's preallocated
+				// tail, up to 4 MiB): look before them, not again
+				// over them.
+				end = start
+				continue
+			}
+			buf = buf[:h]
+		}
+		buf = buf[:bytes.LastIndexByte(buf, '\n')+1]
+		lines := bytes.Split(bytes.TrimSuffix(buf, []byte{'\n'}), []byte{'\n'})
+		if start > 0 && len(lines) > 0 {
+			lines = lines[1:] // may begin mid-line
+		}
+		for i := len(lines) - 1; i >= 0; i-- {
+			var s struct {
+				Sequence uint64 `json:"arcaSequence"`
+				Hash     string `json:"arcaHash"`
+			}
+			if json.Unmarshal(lines[i], &s) == nil && s.Hash != "" {
+				return s.Sequence, true, nil
+			}
+		}
+		if start == 0 {
+			return 0, false, nil
+		}
+	}
+}
