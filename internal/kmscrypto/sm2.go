@@ -3,6 +3,7 @@ package kmscrypto
 import (
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/subtle"
 	"fmt"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -69,8 +70,35 @@ func sm2Encrypt(k *Key, plaintext []byte) ([]byte, error) {
 		// SM2PKE of nothing is a bare C1‖C3, which decryptors reject.
 		return nil, fmt.Errorf("%w: SM2PKE needs at least 1 byte of plaintext", ErrUnsupportedAlgorithm)
 	}
-	return sm2.EncryptASN1(rand.Reader, k.m.pubKey.(*ecdsa.PublicKey), plaintext)
+	priv, _ := k.m.priv.(*sm2.PrivateKey)
+	for range sm2EncryptTries {
+		ct, err := sm2.EncryptASN1(rand.Reader, k.m.pubKey.(*ecdsa.PublicKey), plaintext)
+		if err != nil || len(plaintext) >= sm2CheckBelow || priv == nil {
+			return ct, err
+		}
+		// gmsm v0.34.1 (the newest the module proxy serves) has two bugs
+		// that strike with probability 256^-len(plaintext): when the KDF
+		// output is all zeros its encryptor retries with the public key
+		// point it has overwritten, making a ciphertext nobody can
+		// decrypt; and its decryptor tests C2 instead of the KDF output
+		// for all zeros, refusing a valid ciphertext whose C2 is zero. For
+		// a short plaintext (1 byte: about 1 in 128) Arca therefore checks
+		// that the ciphertext decrypts and, if not, encrypts again with a
+		// fresh random k, as the standard's step A5 itself does.
+		if pt, err := sm2.Decrypt(priv, ct); err == nil && subtle.ConstantTimeCompare(pt, plaintext) == 1 {
+			return ct, nil
+		}
+	}
+	return nil, fmt.Errorf("kmscrypto: SM2PKE: no decryptable ciphertext after %d tries", sm2EncryptTries)
 }
+
+// sm2CheckBelow is the plaintext length from which the gmsm bugs above
+// (probability 256^-len) are left unchecked: at 16 bytes 2^-128.
+const sm2CheckBelow = 16
+
+// sm2EncryptTries bounds the re-encryptions: each fails with probability
+// at most about 1/128.
+const sm2EncryptTries = 8
 
 // sm2Decrypt decrypts an SM2PKE ciphertext, either the ASN.1 form
 // sm2Encrypt makes or the raw 0x04 ‖ C1 ‖ C3 ‖ C2 concatenation.
